@@ -1,0 +1,49 @@
+# Two commands for a fresh clone: `make book` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+# Two workers, one notebook each at a time (--dist loadfile keeps a notebook's cells together).
+XDIST ?= -n 2 --dist loadfile
+
+.PHONY: help setup data book test test-fast execute lint clean
+
+help:
+	@echo "make book     set up, then build the site into _build/html (from stored outputs)"
+	@echo "make test     set up, then run the unit tests and every notebook (pytest --nbval)"
+	@echo "make execute  re-run every notebook in place to refresh its stored outputs"
+	@echo "make lint     ruff over the library and the tests"
+	@echo "make clean    remove _build (the venv and the data cache stay)"
+
+# The venv is rebuilt only when the requirements change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+data: $(STAMP)
+	$(BIN)/python -m optim_lessons.data
+
+book: data
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
+	@echo "The book is in _build/html: open $(CURDIR)/_build/html/index.html"
+
+test: data
+	$(BIN)/python -m pytest --nbval $(XDIST)
+
+execute: data
+	@for nb in $(NOTEBOOKS); do \
+		echo "executing $$nb"; \
+		$(BIN)/jupyter execute --inplace --timeout=600 "$$nb" || exit 1; \
+	done
+
+lint: $(STAMP)
+	$(BIN)/ruff check optim_lessons tests
+
+clean:
+	rm -rf _build
