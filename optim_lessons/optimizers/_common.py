@@ -26,7 +26,7 @@ def evaluate_closure(closure: Callable[[], float | Tensor] | None) -> float | Te
 
 
 def check_learning_rate(lr: float | Tensor) -> None:
-    """torch.optim's shared check for ``lr``: a 1-element tensor is accepted, a negative one is not."""
+    """torch.optim's shared check for ``lr``: a 1-element tensor is fine, a negative one is not."""
     if isinstance(lr, Tensor) and lr.numel() != 1:
         raise ValueError("Tensor lr must be 1-element")
     if not 0.0 <= lr:
@@ -63,3 +63,19 @@ def as_real(tensor: Tensor) -> Tensor:
     through the view change the complex parameter.
     """
     return torch.view_as_real(tensor) if torch.is_complex(tensor) else tensor
+
+
+def scalar_dtype() -> torch.dtype:
+    """The dtype of the scalar state torch.optim keeps beside each parameter (``step``, NAdam's
+    ``mu_product``): float64 when that is the default dtype, float32 otherwise, whatever the
+    parameter's own dtype."""
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def as_scalar(value: float | Tensor) -> float | Tensor:
+    """A hyperparameter ready for arithmetic with a parameter: a 1-element tensor (``lr`` given as
+    ``torch.tensor([0.1])``) becomes a 0-dim tensor, so it never broadcasts a 0-dim parameter into
+    shape ``[1]``; a Python number is returned unchanged."""
+    if isinstance(value, Tensor) and value.dim() != 0:
+        return value.squeeze()
+    return value
