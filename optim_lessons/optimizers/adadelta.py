@@ -1,0 +1,144 @@
+r"""Adadelta: a per-coordinate step size that carries its own units.
+
+Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012 (arXiv:1212.5701), Algorithm 1.
+
+Adagrad divides by the root of *all* past squared gradients, so its steps shrink forever.
+Adadelta keeps two leaky averages instead: one of the squared gradients, :math:`v`, and one of
+the squared updates, :math:`u`. The ratio of their roots has the units of the parameter, so the
+method needs no learning rate at all in the paper:
+
+.. math::
+
+   \begin{aligned}
+   g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda\,\theta_{t-1}
+       && \text{(gradient, optional L2 penalty)} \\
+   v_t &\leftarrow \rho\, v_{t-1} + (1-\rho)\, g_t^2
+       && \text{(average of squared gradients)} \\
+   \Delta\theta_t &\leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t
+       && \text{(RMS ratio times gradient)} \\
+   u_t &\leftarrow \rho\, u_{t-1} + (1-\rho)\, \Delta\theta_t^2
+       && \text{(average of squared updates)} \\
+   \theta_t &\leftarrow \theta_{t-1} - \gamma\, \Delta\theta_t
+       && \text{(step)}
+   \end{aligned}
+
+with :math:`v_0 = u_0 = 0`. With ``maximize=True`` the gradient is negated first.
+
+torch.optim versus the paper:
+
+- The update is multiplied by a learning rate :math:`\gamma` (default 1.0); the paper has none.
+- ``weight_decay`` adds :math:`\lambda\theta` to the gradient, an L2 penalty the paper does not use.
+- The default decay is :math:`\rho = 0.9`; the paper's experiments use 0.95.
+- A complex parameter is treated as two real ones (real and imaginary parts get separate averages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+from torch.optim.optimizer import ParamsT
+
+from ._common import (
+    as_real,
+    check_epsilon,
+    check_learning_rate,
+    check_weight_decay,
+    evaluate_closure,
+)
+
+__all__ = ["Adadelta", "adadelta_update"]
+
+
+def adadelta_update(
+    param: Tensor,
+    grad: Tensor,
+    square_avg: Tensor,
+    acc_delta: Tensor,
+    *,
+    lr: float | Tensor,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """One Adadelta step for one parameter.
+
+    Writes the new values into ``param``, ``square_avg`` and ``acc_delta``; ``grad`` is only read.
+    """
+    if maximize:
+        grad = -grad
+    if weight_decay != 0:
+        grad = grad.add(param, alpha=weight_decay)  # g_t + lambda * theta_{t-1}
+    param, grad, square_avg, acc_delta = (as_real(t) for t in (param, grad, square_avg, acc_delta))
+
+    square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)  # v_t = rho v + (1 - rho) g^2
+    delta = (acc_delta + eps).sqrt() / (square_avg + eps).sqrt() * grad  # RMS[u] / RMS[v] * g
+    acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)  # u_t = rho u + (1 - rho) Delta^2
+    param.add_(delta, alpha=-lr)  # theta_t = theta_{t-1} - lr * Delta
+
+
+def _step_counter() -> Tensor:
+    """torch.optim's ``step`` state: a CPU scalar, float64 only under a float64 default dtype."""
+    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    return torch.zeros((), dtype=dtype)
+
+
+class Adadelta(torch.optim.Optimizer):
+    """Adadelta with torch.optim.Adadelta's hyperparameters, state and messages."""
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        check_learning_rate(lr)
+        if not 0.0 <= rho <= 1.0:
+            raise ValueError(f"Invalid rho value: {rho}")
+        check_epsilon(eps)
+        check_weight_decay(weight_decay)
+        defaults = {
+            "lr": lr,
+            "rho": rho,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+        }
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
+        """Update every parameter that has a gradient; return the closure's loss, if given."""
+        loss = evaluate_closure(closure)
+        for group in self.param_groups:
+            lr = group["lr"]
+            lr = lr.squeeze() if isinstance(lr, Tensor) else lr
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError("Adadelta does not support sparse gradients")
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = _step_counter()
+                    state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["acc_delta"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                adadelta_update(
+                    p,
+                    p.grad,
+                    state["square_avg"],
+                    state["acc_delta"],
+                    lr=lr,
+                    rho=group["rho"],
+                    eps=group["eps"],
+                    weight_decay=group["weight_decay"],
+                    maximize=group["maximize"],
+                )
+        return loss

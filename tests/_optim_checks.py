@@ -1,0 +1,107 @@
+"""Checks that the per-optimizer parity tests share (pytest puts this folder on sys.path).
+
+Each one compares a from-scratch optimizer with its reference implementation on the same
+input, so that a test reads as the claim it checks: same error, same state after a handover,
+same trajectory under a learning-rate scheduler.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+import torch
+
+from optim_lessons.parity import TOLERANCES, handover_trajectory, make_problem
+
+#: float64 and float32, the two dtypes every parity claim is checked in.
+DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
+
+
+def flag_product(**choices: Iterable[Any]) -> list[Any]:
+    """Every combination of the given option values, as pytest params with readable ids."""
+    names = list(choices)
+    cases = []
+    for values in itertools.product(*(list(choices[name]) for name in names)):
+        kwargs = dict(zip(names, values, strict=True))
+        case_id = ",".join(f"{name}={value}" for name, value in kwargs.items())
+        cases.append(pytest.param(kwargs, id=case_id))
+    return cases
+
+
+def raised(action: Callable[[], Any]) -> tuple[type[BaseException], str]:
+    """The type and message of the exception ``action`` raises (it must raise)."""
+    with pytest.raises(Exception) as info:
+        action()
+    return type(info.value), str(info.value)
+
+
+def assert_same_error(ours: Callable[[], Any], reference: Callable[[], Any]) -> str:
+    """Both actions raise, with the same exception type and the same message word for word."""
+    expected = raised(reference)
+    actual = raised(ours)
+    assert actual == expected, f"ours raised {actual}, the reference raised {expected}"
+    return expected[1]
+
+
+def assert_handover_both_ways(
+    ours_cls: type[torch.optim.Optimizer],
+    reference_cls: type[torch.optim.Optimizer],
+    kwargs: dict[str, Any],
+    *,
+    kind: str = "dense",
+    dtype: torch.dtype = torch.float64,
+) -> None:
+    """A state_dict saved by either class, loaded into the other mid-run, continues on the
+    trajectory that the loading class would have followed alone."""
+    rtol, atol = TOLERANCES[dtype]
+    for first, second in ((ours_cls, reference_cls), (reference_cls, ours_cls)):
+        handed_over, straight = handover_trajectory(first, second, kwargs, kind=kind, dtype=dtype)
+        for a, b in zip(handed_over, straight, strict=True):
+            torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+
+
+def compare_with_scheduler(
+    ours_cls: type[torch.optim.Optimizer],
+    reference_cls: type[torch.optim.Optimizer],
+    kwargs: dict[str, Any],
+    make_scheduler: Callable[[torch.optim.Optimizer], Any],
+    *,
+    steps: int = 25,
+    kind: str = "dense",
+    dtype: torch.dtype = torch.float64,
+) -> float:
+    """Run both optimizers, each driven by its own copy of the same lr scheduler, and assert
+    that every step agrees; return the largest parameter difference seen."""
+    problem = make_problem(kind, dtype)
+    runs = []
+    for cls in (ours_cls, reference_cls):
+        params = problem.clone_params()
+        optimizer = cls(params, **copy.deepcopy(kwargs))
+        runs.append((params, optimizer, make_scheduler(optimizer)))
+    rtol, atol = TOLERANCES[dtype]
+    largest = 0.0
+    for step in range(steps):
+        for params, optimizer, scheduler in runs:
+
+            def closure(
+                params: list[torch.Tensor] = params, optimizer: Any = optimizer
+            ) -> torch.Tensor:
+                optimizer.zero_grad()
+                loss = problem.loss_fn(params)
+                loss.backward()
+                return loss
+
+            optimizer.step(closure)
+            scheduler.step()
+        (ours_params, ours, _), (reference_params, reference, _) = runs
+        assert [g["lr"] for g in ours.param_groups] == [g["lr"] for g in reference.param_groups]
+        for a, b in zip(ours_params, reference_params, strict=True):
+            torch.testing.assert_close(
+                a.detach(), b.detach(), rtol=rtol, atol=atol, msg=f"step {step + 1}"
+            )
+            largest = max(largest, (a - b).abs().max().item())
+    return largest
