@@ -110,6 +110,16 @@ def make_problem(
     return Problem([p.requires_grad_(True) for p in params], loss_fn)
 
 
+def upside_down(problem: Problem) -> Problem:
+    """The same problem with its loss negated, for runs with ``maximize=True``.
+
+    Climbing the negated loss walks the same bounded landscape that descending the loss does,
+    whereas climbing the loss itself runs off to infinity within a few steps on these problems.
+    """
+    loss_fn = problem.loss_fn
+    return Problem(problem.params, lambda ps: -loss_fn(ps), problem.module)
+
+
 def _closure_for(optimizer: torch.optim.Optimizer, params: list[Tensor], loss_fn: Callable) -> Callable:
     def closure() -> Tensor:
         optimizer.zero_grad()
