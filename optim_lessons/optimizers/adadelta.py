@@ -42,10 +42,12 @@ from torch.optim.optimizer import ParamsT
 
 from ._common import (
     as_real,
+    as_scalar,
     check_epsilon,
     check_learning_rate,
     check_weight_decay,
     evaluate_closure,
+    scalar_dtype,
 )
 
 __all__ = ["Adadelta", "adadelta_update"]
@@ -77,12 +79,6 @@ def adadelta_update(
     delta = (acc_delta + eps).sqrt() / (square_avg + eps).sqrt() * grad  # RMS[u] / RMS[v] * g
     acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)  # u_t = rho u + (1 - rho) Delta^2
     param.add_(delta, alpha=-lr)  # theta_t = theta_{t-1} - lr * Delta
-
-
-def _step_counter() -> Tensor:
-    """torch.optim's ``step`` state: a CPU scalar, float64 only under a float64 default dtype."""
-    dtype = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
-    return torch.zeros((), dtype=dtype)
 
 
 class Adadelta(torch.optim.Optimizer):
@@ -117,8 +113,7 @@ class Adadelta(torch.optim.Optimizer):
         """Update every parameter that has a gradient; return the closure's loss, if given."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
-            lr = group["lr"]
-            lr = lr.squeeze() if isinstance(lr, Tensor) else lr
+            lr = as_scalar(group["lr"])
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -126,7 +121,7 @@ class Adadelta(torch.optim.Optimizer):
                     raise RuntimeError("Adadelta does not support sparse gradients")
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = _step_counter()
+                    state["step"] = torch.zeros((), dtype=scalar_dtype())  # on the CPU
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["acc_delta"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1
