@@ -1,0 +1,423 @@
+"""One training loop for every chapter: any optimizer, any device, seeded.
+
+The loop is the classic five lines, once per batch::
+
+    optimizer.zero_grad()              # forget the previous batch's gradients
+    outputs = model(inputs)            # forward pass
+    loss = criterion(outputs, labels)  # one number: how wrong the model is on this batch
+    loss.backward()                    # fill p.grad for every parameter p
+    optimizer.step()                   # move every parameter, using p.grad (and its state)
+
+:func:`train` runs exactly these lines, but packs the first four into a *closure* and calls
+``optimizer.step(closure)``. Every ``torch.optim`` optimizer (and every optimizer of this
+book) accepts a closure; most call it once and then update, while ``LBFGS`` calls it several
+times per step to re-measure the loss along its search line. Passing a closure always therefore
+runs the same loop for all of them.
+
+Identical runs: call ``set_seed(seed)`` (or ``torch.manual_seed``) *before* building the model,
+so that its initial weights are the same, build the loaders with a fixed ``seed``, and pass
+``seed=`` to :func:`train`, which also rewinds the loader's shuffling. On the CPU two such runs
+give bit-identical losses.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+SCHEDULER_STEPS = ("epoch", "batch")
+
+
+def default_device() -> torch.device:
+    """CUDA when it is available (on Colab with a GPU runtime, say), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's (if installed) and torch's random generators (CPU and CUDA)."""
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy ships with torch's usual installs
+        return
+    numpy.random.seed(seed % 2**32)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """How many numbers the optimizer adjusts (all parameters if ``trainable_only`` is False)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _tensors_in(value: Any) -> Iterable[Tensor]:
+    if isinstance(value, Tensor):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors_in(item)
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes held by the tensors in ``optimizer.state`` (momentum buffers, moments, step counts).
+
+    This is the memory an optimizer costs on top of the parameters and their gradients: zero
+    for plain SGD, one parameter-sized buffer for SGD with momentum, two for Adam. A tensor that
+    appears twice is counted once.
+    """
+    seen: set[int] = set()
+    total = 0
+    for state in optimizer.state.values():
+        for tensor in _tensors_in(state):
+            if id(tensor) in seen:
+                continue
+            seen.add(id(tensor))
+            total += tensor.numel() * tensor.element_size()
+    return total
+
+
+@dataclass
+class Evaluation:
+    """Mean loss and accuracy (fraction correct, 0 to 1) over every sample of a loader."""
+
+    loss: float
+    accuracy: float
+
+
+@dataclass
+class History:
+    """What one call of :func:`train` measured.
+
+    Per optimizer step: ``loss`` (the mini-batch loss before the step) and ``lr`` (the first
+    parameter group's learning rate used by the step). Per epoch: ``train_loss`` and
+    ``train_accuracy`` (averaged over the epoch's batches, measured while the weights were
+    changing), ``test_loss`` and ``test_accuracy`` (on the test loader after the epoch, empty
+    when none was given) and ``epoch_seconds`` (training time, evaluation excluded).
+    """
+
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        """How many optimizer steps were taken."""
+        return len(self.loss)
+
+    @property
+    def epochs(self) -> int:
+        """How many epochs were run (the last one may have been cut short by ``max_steps``)."""
+        return len(self.epoch_seconds)
+
+    @property
+    def final_test_accuracy(self) -> float | None:
+        """Test accuracy after the last epoch, or ``None`` when no test loader was given."""
+        return self.test_accuracy[-1] if self.test_accuracy else None
+
+    @property
+    def final_train_loss(self) -> float | None:
+        return self.train_loss[-1] if self.train_loss else None
+
+
+def _loader_length(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for parameter in model.parameters():
+        return parameter.device
+    return default_device()
+
+
+def _forward_and_loss(
+    model: nn.Module,
+    criterion: Callable[[Tensor, Tensor], Tensor],
+    inputs: Tensor,
+    labels: Tensor,
+    where: str,
+) -> tuple[Tensor, Tensor]:
+    """Run the model and the criterion; turn torch's shape errors into one plain sentence."""
+    try:
+        outputs = model(inputs)
+    except ValueError:
+        raise  # our own models already say what is wrong
+    except RuntimeError as error:
+        raise ValueError(
+            f"The model cannot take the inputs of {where}: inputs of shape {tuple(inputs.shape)} "
+            f"(dtype {inputs.dtype}). torch said: {error}"
+        ) from error
+    try:
+        loss = criterion(outputs, labels)
+    except (RuntimeError, ValueError, IndexError) as error:
+        raise ValueError(
+            f"The criterion cannot compare the model's outputs of shape {tuple(outputs.shape)} "
+            f"with the labels of shape {tuple(labels.shape)} (dtype {labels.dtype}) in {where}. "
+            f"torch said: {error}"
+        ) from error
+    return outputs, loss
+
+
+def _sum_loss(criterion: Any, loss: Tensor, batch: int) -> Tensor:
+    # criteria average over the batch by default; weight by the batch size to average over samples
+    return (
+        loss.detach() if getattr(criterion, "reduction", "mean") == "sum" else loss.detach() * batch
+    )
+
+
+def _empty_loader_error(name: str) -> ValueError:
+    return ValueError(
+        f"{name} yielded no batches: it is empty. Check the data set size (train_size/test_size) "
+        "and that the loader is not an exhausted iterator."
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    loader: Iterable[tuple[Tensor, Tensor]],
+    device: str | torch.device | None = None,
+    criterion: Callable[[Tensor, Tensor], Tensor] | None = None,
+) -> Evaluation:
+    """Mean loss and accuracy of ``model`` over every sample of ``loader``, without gradients.
+
+    The model is put in evaluation mode for the pass and returned to its previous mode after.
+    """
+    criterion = nn.CrossEntropyLoss() if criterion is None else criterion
+    device = _model_device(model) if device is None else torch.device(device)
+    was_training = model.training
+    model.eval()
+    total_loss = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    samples = 0
+    try:
+        for batch_index, (inputs, labels) in enumerate(loader):
+            inputs, labels = inputs.to(device), labels.to(device)
+            outputs, loss = _forward_and_loss(
+                model, criterion, inputs, labels, f"batch {batch_index} of the loader"
+            )
+            total_loss += _sum_loss(criterion, loss, labels.shape[0])
+            correct += (outputs.argmax(dim=1) == labels).sum()
+            samples += labels.shape[0]
+    finally:
+        model.train(was_training)
+    if samples == 0:
+        raise _empty_loader_error("the evaluation loader")
+    return Evaluation(loss=float(total_loss) / samples, accuracy=int(correct) / samples)
+
+
+class _BatchClosure:
+    """The first four lines of the loop, packed for ``optimizer.step(closure)``.
+
+    It remembers the outputs and loss of its *first* call: they were computed before the step
+    moved the weights, like the loss the seed's loop prints. ``LBFGS`` calls it again during its
+    line search; the later calls only serve the optimizer.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        criterion: Callable[[Tensor, Tensor], Tensor],
+        inputs: Tensor,
+        labels: Tensor,
+        clip_grad_norm: float | None,
+        parameters: list[Tensor],
+        where: str,
+    ) -> None:
+        self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        self.inputs, self.labels = inputs, labels
+        self.clip_grad_norm, self.parameters, self.where = clip_grad_norm, parameters, where
+        self.calls = 0
+        self.first_outputs: Tensor | None = None
+        self.first_loss: Tensor | None = None
+
+    def __call__(self) -> Tensor:
+        self.optimizer.zero_grad()  # 1. forget the previous gradients
+        outputs, loss = _forward_and_loss(  # 2-3. forward pass and loss
+            self.model, self.criterion, self.inputs, self.labels, self.where
+        )
+        loss.backward()  # 4. fill p.grad
+        if self.clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(self.parameters, self.clip_grad_norm)
+        if self.calls == 0:
+            self.first_outputs, self.first_loss = outputs.detach(), loss.detach()
+        self.calls += 1
+        return loss
+
+
+def _scheduler_metric_needed(scheduler: Any) -> bool:
+    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def train(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_loader: Iterable[tuple[Tensor, Tensor]],
+    test_loader: Iterable[tuple[Tensor, Tensor]] | None = None,
+    *,
+    epochs: int = 1,
+    device: str | torch.device | None = None,
+    seed: int | None = None,
+    criterion: Callable[[Tensor, Tensor], Tensor] | None = None,
+    scheduler: Any = None,
+    scheduler_step: str = "epoch",
+    progress: bool = True,
+    max_steps: int | None = None,
+    clip_grad_norm: float | None = None,
+) -> History:
+    """Train ``model`` with ``optimizer`` for ``epochs`` passes over ``train_loader``.
+
+    Each step calls ``optimizer.step(closure)``, where the closure runs ``zero_grad``, the
+    forward pass, the loss and ``backward`` (and gradient clipping when ``clip_grad_norm`` is
+    set) and returns the loss. An optimizer that evaluates the loss several times per step
+    (``LBFGS``) gets what it needs; the others call the closure once. An optimizer whose ``step``
+    ignores the closure would update with stale gradients, so that raises a ``ValueError``.
+
+    Args:
+        model: moved to ``device`` first (in place, so the optimizer keeps its parameters).
+        optimizer: any ``torch.optim.Optimizer`` over ``model``'s parameters.
+        train_loader, test_loader: iterables of ``(inputs, labels)`` batches, e.g.
+            :class:`optim_lessons.data.TensorLoader` or ``torch.utils.data.DataLoader``.
+        epochs: passes over the training data.
+        device: where to compute; ``None`` keeps the model where it is.
+        seed: when given, seeds torch's global generator and rewinds a loader that has a
+            ``manual_seed`` method, so the batch order is the same from run to run.
+            The model's initial weights are fixed *before* this call (``set_seed`` then build).
+        criterion: the loss, ``nn.CrossEntropyLoss()`` by default.
+        scheduler: a learning-rate scheduler, stepped once per epoch or once per batch
+            (``scheduler_step``); ``ReduceLROnPlateau`` receives the epoch's test loss (the
+            training loss when there is no test loader).
+        progress: show a ``tqdm`` progress bar.
+        max_steps: stop after this many optimizer steps in total (the last epoch is then
+            partial, and is still evaluated).
+        clip_grad_norm: if set, rescale the gradients so their global norm is at most this.
+
+    Returns:
+        A :class:`History`.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if scheduler_step not in SCHEDULER_STEPS:
+        raise ValueError(f"scheduler_step must be one of {SCHEDULER_STEPS}, got {scheduler_step!r}")
+    if max_steps is not None and (
+        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+    ):
+        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
+    if clip_grad_norm is not None and not clip_grad_norm > 0:
+        raise ValueError(f"clip_grad_norm must be positive, got {clip_grad_norm!r}")
+    if _loader_length(train_loader) == 0:
+        raise _empty_loader_error("train_loader")
+    if test_loader is not None and _loader_length(test_loader) == 0:
+        raise _empty_loader_error("test_loader")
+
+    criterion = nn.CrossEntropyLoss() if criterion is None else criterion
+    if device is None:
+        device = _model_device(model)
+    else:
+        device = torch.device(device)
+        model.to(device)
+    if seed is not None:
+        torch.manual_seed(seed)
+        for loader in (train_loader, test_loader):
+            if hasattr(loader, "manual_seed"):
+                loader.manual_seed(seed)
+
+    history = History()
+    batches_per_epoch = _loader_length(train_loader)
+    total = None if batches_per_epoch is None else epochs * batches_per_epoch
+    if max_steps is not None:
+        total = max_steps if total is None else min(total, max_steps)
+    bar = tqdm(total=total, disable=not progress, desc="training", unit="step", leave=True)
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+
+    try:
+        for epoch in range(epochs):
+            model.train()
+            epoch_loss = torch.zeros((), device=device)
+            epoch_correct = torch.zeros((), device=device, dtype=torch.long)
+            epoch_samples = 0
+            step_losses: list[Tensor] = []
+            started = time.perf_counter()
+            for batch_index, (inputs, labels) in enumerate(train_loader):
+                inputs, labels = (
+                    inputs.to(device, non_blocking=True),
+                    labels.to(device, non_blocking=True),
+                )
+                closure = _BatchClosure(
+                    model,
+                    optimizer,
+                    criterion,
+                    inputs,
+                    labels,
+                    clip_grad_norm,
+                    parameters,
+                    where=f"batch {batch_index} of epoch {epoch + 1}",
+                )
+                history.lr.append(float(optimizer.param_groups[0]["lr"]))
+                optimizer.step(closure)
+                if closure.calls == 0:
+                    raise ValueError(
+                        f"{type(optimizer).__name__}.step(closure) never called the closure, so it "
+                        "updated with stale gradients. An optimizer's step must evaluate "
+                        "`loss = closure()` (under torch.enable_grad()) when a closure is given."
+                    )
+                if scheduler is not None and scheduler_step == "batch":
+                    scheduler.step()
+
+                batch = labels.shape[0]
+                step_losses.append(closure.first_loss)
+                epoch_loss += _sum_loss(criterion, closure.first_loss, batch)
+                epoch_correct += (closure.first_outputs.argmax(dim=1) == labels).sum()
+                epoch_samples += batch
+                bar.update(1)
+                if max_steps is not None and len(history.loss) + len(step_losses) >= max_steps:
+                    break
+            if epoch_samples == 0:
+                raise _empty_loader_error("train_loader")
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            history.epoch_seconds.append(time.perf_counter() - started)
+            history.loss.extend(torch.stack(step_losses).float().cpu().tolist())
+            history.train_loss.append(float(epoch_loss) / epoch_samples)
+            history.train_accuracy.append(int(epoch_correct) / epoch_samples)
+            if not all(math.isfinite(value) for value in history.loss[-len(step_losses) :]):
+                bar.set_postfix_str("loss is not finite")
+            metric = history.train_loss[-1]
+            if test_loader is not None:
+                result = evaluate(model, test_loader, device=device, criterion=criterion)
+                history.test_loss.append(result.loss)
+                history.test_accuracy.append(result.accuracy)
+                metric = result.loss
+                bar.set_postfix(
+                    loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{result.accuracy:.4f}"
+                )
+            else:
+                bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}")
+            if scheduler is not None and scheduler_step == "epoch":
+                if _scheduler_metric_needed(scheduler):
+                    scheduler.step(metric)
+                else:
+                    scheduler.step()
+            if max_steps is not None and history.steps >= max_steps:
+                break
+    finally:
+        bar.close()
+    return history
