@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 import torch
 
-from optim_lessons.parity import TOLERANCES, handover_trajectory, make_problem
+from optim_lessons.parity import (
+    TOLERANCES,
+    Problem,
+    handover_trajectory,
+    make_problem,
+    upside_down,
+)
 
 #: float64 and float32, the two dtypes every parity claim is checked in.
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
@@ -30,6 +36,15 @@ def flag_product(**choices: Iterable[Any]) -> list[Any]:
         case_id = ",".join(f"{name}={value}" for name, value in kwargs.items())
         cases.append(pytest.param(kwargs, id=case_id))
     return cases
+
+
+def problem_for(
+    kwargs: dict[str, Any], kind: str = "dense", dtype: torch.dtype = torch.float64
+) -> Problem:
+    """The test problem for these options: negated when ``maximize=True``, so that climbing it
+    stays as bounded as descending the original does."""
+    problem = make_problem(kind, dtype)
+    return upside_down(problem) if kwargs.get("maximize") else problem
 
 
 def raised(action: Callable[[], Any]) -> tuple[type[BaseException], str]:
@@ -76,7 +91,7 @@ def compare_with_scheduler(
 ) -> float:
     """Run both optimizers, each driven by its own copy of the same lr scheduler, and assert
     that every step agrees; return the largest parameter difference seen."""
-    problem = make_problem(kind, dtype)
+    problem = problem_for(kwargs, kind, dtype)
     runs = []
     for cls in (ours_cls, reference_cls):
         params = problem.clone_params()

@@ -8,6 +8,7 @@ from _optim_checks import (
     assert_same_error,
     compare_with_scheduler,
     flag_product,
+    problem_for,
 )
 
 from optim_lessons.optimizers import Adadelta
@@ -21,8 +22,9 @@ OPTIONS = flag_product(
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kwargs", OPTIONS)
 def test_adadelta_matches_torch_for_every_option_combination(kwargs, dtype):
+    problem = problem_for(kwargs, dtype=dtype)
     report = compare_trajectories(
-        Adadelta, torch.optim.Adadelta, kwargs, steps=25, dtype=dtype, check=True
+        Adadelta, torch.optim.Adadelta, kwargs, dtype=dtype, problem=problem, check=True
     )
     assert_same_state(report.ours, report.reference, dtype)
 
@@ -30,8 +32,9 @@ def test_adadelta_matches_torch_for_every_option_combination(kwargs, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adadelta_matches_torch_on_complex_parameters(dtype):
     kwargs = {"lr": 0.5, "weight_decay": 0.1, "maximize": True}
+    problem = problem_for(kwargs, "complex", dtype)
     report = compare_trajectories(
-        Adadelta, torch.optim.Adadelta, kwargs, kind="complex", dtype=dtype, check=True
+        Adadelta, torch.optim.Adadelta, kwargs, dtype=dtype, problem=problem, check=True
     )
     assert_same_state(report.ours, report.reference, dtype)
 

@@ -8,6 +8,7 @@ from _optim_checks import (
     assert_same_error,
     compare_with_scheduler,
     flag_product,
+    problem_for,
 )
 
 from optim_lessons.optimizers import ASGD
@@ -22,8 +23,11 @@ OPTIONS = flag_product(
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kwargs", OPTIONS)
 def test_asgd_matches_torch_for_every_option_combination(kwargs, dtype):
-    kwargs = {"lr": 0.01, **kwargs}  # larger steps make the maximizing runs overflow
-    report = compare_trajectories(ASGD, torch.optim.ASGD, kwargs, dtype=dtype, check=True)
+    kwargs = {"lr": 0.05, **kwargs}
+    problem = problem_for(kwargs, dtype=dtype)
+    report = compare_trajectories(
+        ASGD, torch.optim.ASGD, kwargs, dtype=dtype, problem=problem, check=True
+    )
     assert_same_state(report.ours, report.reference, dtype)
 
 
@@ -36,9 +40,10 @@ def test_asgd_matches_torch_with_another_step_size_power(dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_asgd_matches_torch_on_complex_parameters(dtype):
-    kwargs = {"lambd": 0.1, "t0": 5, "weight_decay": 0.1, "maximize": True}
+    kwargs = {"lr": 0.05, "lambd": 0.1, "t0": 5, "weight_decay": 0.1, "maximize": True}
+    problem = problem_for(kwargs, "complex", dtype)
     report = compare_trajectories(
-        ASGD, torch.optim.ASGD, kwargs, kind="complex", dtype=dtype, check=True
+        ASGD, torch.optim.ASGD, kwargs, dtype=dtype, problem=problem, check=True
     )
     assert_same_state(report.ours, report.reference, dtype)
 
