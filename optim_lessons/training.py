@@ -22,10 +22,10 @@ give bit-identical losses.
 
 from __future__ import annotations
 
-import math
+import contextlib
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,11 @@ import torch
 from torch import Tensor, nn
 
 SCHEDULER_STEPS = ("epoch", "batch")
+
+#: CPU threads that :func:`train` and :func:`evaluate` use. The book's model is so small that a
+#: second thread barely helps, and on a busy machine the extra threads wait for a core by
+#: spinning, which can make an epoch many times slower. ``None`` leaves torch's setting alone.
+CPU_THREADS: int | None = 1
 
 
 def default_device() -> torch.device:
@@ -49,6 +54,23 @@ def set_seed(seed: int) -> None:
     except ImportError:  # pragma: no cover - numpy ships with torch's usual installs
         return
     numpy.random.seed(seed % 2**32)
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None) -> Iterator[None]:
+    """Run the body with ``torch.set_num_threads(threads)``, then restore the previous count."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        if threads is not None:
+            torch.set_num_threads(previous)
+
+
+def _thread_limit(device: torch.device) -> contextlib.AbstractContextManager:
+    return cpu_threads(CPU_THREADS) if device.type == "cpu" else contextlib.nullcontext()
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
@@ -206,14 +228,15 @@ def evaluate(
     correct = torch.zeros((), device=device, dtype=torch.long)
     samples = 0
     try:
-        for batch_index, (inputs, labels) in enumerate(loader):
-            inputs, labels = inputs.to(device), labels.to(device)
-            outputs, loss = _forward_and_loss(
-                model, criterion, inputs, labels, f"batch {batch_index} of the loader"
-            )
-            total_loss += _sum_loss(criterion, loss, labels.shape[0])
-            correct += (outputs.argmax(dim=1) == labels).sum()
-            samples += labels.shape[0]
+        with _thread_limit(device):
+            for batch_index, (inputs, labels) in enumerate(loader):
+                inputs, labels = inputs.to(device), labels.to(device)
+                outputs, loss = _forward_and_loss(
+                    model, criterion, inputs, labels, f"batch {batch_index} of the loader"
+                )
+                total_loss += _sum_loss(criterion, loss, labels.shape[0])
+                correct += (outputs.argmax(dim=1) == labels).sum()
+                samples += labels.shape[0]
     finally:
         model.train(was_training)
     if samples == 0:
@@ -346,78 +369,98 @@ def train(
     if max_steps is not None:
         total = max_steps if total is None else min(total, max_steps)
     bar = tqdm(total=total, disable=not progress, desc="training", unit="step", leave=True)
-    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    run = _EpochRunner(model, optimizer, criterion, device, clip_grad_norm, bar)
+    if scheduler is not None and scheduler_step == "batch":
+        run.after_step = scheduler.step
 
     try:
-        for epoch in range(epochs):
-            model.train()
-            epoch_loss = torch.zeros((), device=device)
-            epoch_correct = torch.zeros((), device=device, dtype=torch.long)
-            epoch_samples = 0
-            step_losses: list[Tensor] = []
-            started = time.perf_counter()
-            for batch_index, (inputs, labels) in enumerate(train_loader):
-                inputs, labels = (
-                    inputs.to(device, non_blocking=True),
-                    labels.to(device, non_blocking=True),
-                )
-                closure = _BatchClosure(
-                    model,
-                    optimizer,
-                    criterion,
-                    inputs,
-                    labels,
-                    clip_grad_norm,
-                    parameters,
-                    where=f"batch {batch_index} of epoch {epoch + 1}",
-                )
-                history.lr.append(float(optimizer.param_groups[0]["lr"]))
-                optimizer.step(closure)
-                if closure.calls == 0:
-                    raise ValueError(
-                        f"{type(optimizer).__name__}.step(closure) never called the closure, so it "
-                        "updated with stale gradients. An optimizer's step must evaluate "
-                        "`loss = closure()` (under torch.enable_grad()) when a closure is given."
-                    )
-                if scheduler is not None and scheduler_step == "batch":
-                    scheduler.step()
-
-                batch = labels.shape[0]
-                step_losses.append(closure.first_loss)
-                epoch_loss += _sum_loss(criterion, closure.first_loss, batch)
-                epoch_correct += (closure.first_outputs.argmax(dim=1) == labels).sum()
-                epoch_samples += batch
-                bar.update(1)
-                if max_steps is not None and len(history.loss) + len(step_losses) >= max_steps:
-                    break
-            if epoch_samples == 0:
-                raise _empty_loader_error("train_loader")
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            history.epoch_seconds.append(time.perf_counter() - started)
-            history.loss.extend(torch.stack(step_losses).float().cpu().tolist())
-            history.train_loss.append(float(epoch_loss) / epoch_samples)
-            history.train_accuracy.append(int(epoch_correct) / epoch_samples)
-            if not all(math.isfinite(value) for value in history.loss[-len(step_losses) :]):
-                bar.set_postfix_str("loss is not finite")
-            metric = history.train_loss[-1]
-            if test_loader is not None:
-                result = evaluate(model, test_loader, device=device, criterion=criterion)
-                history.test_loss.append(result.loss)
-                history.test_accuracy.append(result.accuracy)
-                metric = result.loss
-                bar.set_postfix(
-                    loss=f"{history.train_loss[-1]:.4f}", test_acc=f"{result.accuracy:.4f}"
-                )
-            else:
-                bar.set_postfix(loss=f"{history.train_loss[-1]:.4f}")
-            if scheduler is not None and scheduler_step == "epoch":
-                if _scheduler_metric_needed(scheduler):
-                    scheduler.step(metric)
+        with _thread_limit(device):
+            for epoch in range(epochs):
+                steps_left = None if max_steps is None else max_steps - history.steps
+                run.epoch(train_loader, epoch, history, steps_left)
+                metric = history.train_loss[-1]
+                if test_loader is not None:
+                    result = evaluate(model, test_loader, device=device, criterion=criterion)
+                    history.test_loss.append(result.loss)
+                    history.test_accuracy.append(result.accuracy)
+                    metric = result.loss
+                    bar.set_postfix(loss=f"{metric:.4f}", test_acc=f"{result.accuracy:.4f}")
                 else:
-                    scheduler.step()
-            if max_steps is not None and history.steps >= max_steps:
-                break
+                    bar.set_postfix(loss=f"{metric:.4f}")
+                if scheduler is not None and scheduler_step == "epoch":
+                    if _scheduler_metric_needed(scheduler):
+                        scheduler.step(metric)
+                    else:
+                        scheduler.step()
+                if max_steps is not None and history.steps >= max_steps:
+                    break
     finally:
         bar.close()
     return history
+
+
+class _EpochRunner:
+    """One pass over the training loader: the loop body of :func:`train`."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        criterion: Callable[[Tensor, Tensor], Tensor],
+        device: torch.device,
+        clip_grad_norm: float | None,
+        bar: Any,
+    ) -> None:
+        self.model, self.optimizer, self.criterion = model, optimizer, criterion
+        self.device, self.clip_grad_norm, self.bar = device, clip_grad_norm, bar
+        self.parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        self.after_step: Callable[[], Any] | None = None
+
+    def epoch(
+        self,
+        loader: Iterable[tuple[Tensor, Tensor]],
+        epoch: int,
+        history: History,
+        steps_left: int | None,
+    ) -> None:
+        self.model.train()
+        device = self.device
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        samples = 0
+        step_losses: list[Tensor] = []
+        started = time.perf_counter()
+        for batch_index, (inputs, labels) in enumerate(loader):
+            inputs = inputs.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            closure = _BatchClosure(
+                self.model, self.optimizer, self.criterion, inputs, labels,
+                self.clip_grad_norm, self.parameters,
+                where=f"batch {batch_index} of epoch {epoch + 1}",
+            )  # fmt: skip
+            history.lr.append(float(self.optimizer.param_groups[0]["lr"]))
+            self.optimizer.step(closure)
+            if closure.calls == 0:
+                raise ValueError(
+                    f"{type(self.optimizer).__name__}.step(closure) never called the closure, "
+                    "so it updated with stale gradients. An optimizer's step must evaluate "
+                    "`loss = closure()` (under torch.enable_grad()) when a closure is given."
+                )
+            if self.after_step is not None:
+                self.after_step()
+            batch = labels.shape[0]
+            step_losses.append(closure.first_loss)
+            loss_sum += _sum_loss(self.criterion, closure.first_loss, batch)
+            correct += (closure.first_outputs.argmax(dim=1) == labels).sum()
+            samples += batch
+            self.bar.update(1)
+            if steps_left is not None and len(step_losses) >= steps_left:
+                break
+        if samples == 0:
+            raise _empty_loader_error("train_loader")
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        history.epoch_seconds.append(time.perf_counter() - started)
+        history.loss.extend(torch.stack(step_losses).float().cpu().tolist())
+        history.train_loss.append(float(loss_sum) / samples)
+        history.train_accuracy.append(int(correct) / samples)
