@@ -1,6 +1,7 @@
 """optim_lessons' SGD follows torch.optim.SGD step for step, with the same contract."""
 
 import copy
+import inspect
 import math
 import re
 
@@ -139,6 +140,13 @@ def test_sgd_loads_a_state_dict_that_lacks_the_newer_options_like_torch():
         optimizer.load_state_dict(copy.deepcopy(old_style))
         assert all(not g["nesterov"] and not g["maximize"] for g in optimizer.param_groups)
 
+
+def test_sgd_has_torchs_signature_and_defaults():
+    ours = inspect.signature(SGD).parameters
+    reference = inspect.signature(torch.optim.SGD).parameters
+    switches = {"foreach", "capturable", "differentiable", "fused"}
+    expected = [(p.name, p.kind, p.default) for p in reference.values() if p.name not in switches]
+    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
 
 @pytest.mark.parametrize(
     "kwargs, message",

@@ -1,0 +1,219 @@
+r"""Adam: adaptive moment estimation, with the AMSGrad variant and optional decoupled weight decay.
+
+Paper: D. P. Kingma and J. Ba, "Adam: A Method for Stochastic Optimization" (ICLR 2015),
+https://arxiv.org/abs/1412.6980 (Algorithm 1). AMSGrad: S. J. Reddi, S. Kale and S. Kumar,
+"On the Convergence of Adam and Beyond" (ICLR 2018), https://openreview.net/forum?id=ryQu7f-RZ.
+
+With learning rate $\gamma$, decay rates $\beta_1, \beta_2$, weight decay $\lambda$ and
+$m_0 = v_0 = v_0^{\max} = 0$, step $t$ reads:
+
+$$
+\begin{aligned}
+g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1})
+    \quad (-\nabla_\theta f_t(\theta_{t-1}) \text{ with maximize}) \\
+g_t &\leftarrow g_t + \lambda \theta_{t-1}
+    \quad \text{or, decoupled:} \quad \theta_{t-1} \leftarrow (1 - \gamma\lambda)\,\theta_{t-1} \\
+m_t &\leftarrow \beta_1 m_{t-1} + (1 - \beta_1) g_t \\
+v_t &\leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
+\hat m_t &\leftarrow m_t / (1 - \beta_1^t) \\
+\hat v_t &\leftarrow v_t / (1 - \beta_2^t)
+    \quad \text{or, with amsgrad:} \quad
+    v_t^{\max} \leftarrow \max(v_{t-1}^{\max}, v_t), \;
+    \hat v_t \leftarrow v_t^{\max} / (1 - \beta_2^t) \\
+\theta_t &\leftarrow \theta_{t-1} - \gamma\, \hat m_t / \big(\sqrt{\hat v_t} + \epsilon\big)
+\end{aligned}
+$$
+
+A complex parameter is updated as a pair of real ones (its real and imaginary parts), so
+$g_t^2$ squares each part rather than taking $|g_t|^2$.
+
+torch.optim versus the paper:
+
+- The step follows Algorithm 1 exactly, with $\epsilon$ added to $\sqrt{\hat v_t}$ after the bias
+  correction, not the paper's faster variant that adds $\hat\epsilon$ to $\sqrt{v_t}$ before it.
+- Weight decay is not in the paper: by default it is an L2 penalty added to the gradient (so it
+  passes through $m_t$ and $v_t$), and with ``decoupled_weight_decay=True`` it shrinks
+  $\theta$ directly by $\gamma\lambda$, which is AdamW.
+- With ``amsgrad=True`` the running maximum $v_t^{\max}$ is still divided by $1 - \beta_2^t$,
+  whereas Reddi et al.'s AMSGrad uses no bias correction at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.optim.optimizer import Optimizer, ParamsT
+
+from optim_lessons.optimizers._common import (
+    as_real,
+    as_scalar,
+    check_epsilon,
+    check_learning_rate,
+    check_weight_decay,
+    evaluate_closure,
+    scalar_dtype,
+)
+
+__all__ = ["Adam", "adam_update"]
+
+
+def adam_update(
+    param: Tensor,
+    grad: Tensor,
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    max_exp_avg_sq: Tensor | None,
+    *,
+    step: float,
+    lr: float | Tensor,
+    beta1: float | Tensor,
+    beta2: float | Tensor,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+) -> None:
+    r"""One Adam step on one parameter, in place.
+
+    ``param``, ``exp_avg`` ($m$), ``exp_avg_sq`` ($v$) and, for AMSGrad, ``max_exp_avg_sq``
+    ($v^{\max}$; pass ``None`` without AMSGrad) are updated in place; ``grad`` is not. ``step``
+    is $t$, already counting this step. ``lr``, ``beta1`` and ``beta2`` may be 0-dim tensors.
+    """
+    if maximize:
+        grad = -grad  # g_t <- -grad f: climb instead of descend
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            param.mul_(1 - lr * weight_decay)  # theta <- (1 - gamma lambda) theta  (AdamW)
+        else:
+            grad = grad.add(param, alpha=weight_decay)  # g_t <- g_t + lambda theta_{t-1}
+    # A complex number is two real coordinates: the moments are kept for each one.
+    param, grad = as_real(param), as_real(grad)
+    exp_avg, exp_avg_sq = as_real(exp_avg), as_real(exp_avg_sq)
+    if isinstance(beta1, Tensor):  # a tensor beta1 meets the moment on its device, in its dtype
+        beta1_here = beta1.to(device=param.device, dtype=param.dtype)
+    else:
+        beta1_here = beta1
+
+    exp_avg.lerp_(grad, 1 - beta1_here)  # m_t <- beta1 m_{t-1} + (1 - beta1) g_t
+    exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v_t <- beta2 v + (1-beta2) g^2
+
+    bias_correction1 = 1 - beta1**step  # m_hat_t = m_t / (1 - beta1^t)
+    bias_correction2 = 1 - beta2**step  # v_hat_t = v_t / (1 - beta2^t)
+    if max_exp_avg_sq is not None:
+        max_exp_avg_sq = as_real(max_exp_avg_sq)
+        torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)  # v_max <- max(v_max, v_t)
+        second_moment = max_exp_avg_sq
+    else:
+        second_moment = exp_avg_sq
+    denominator = (second_moment.sqrt() / bias_correction2**0.5).add_(eps)  # sqrt(v_hat) + eps
+    step_size = lr / bias_correction1
+    param.addcdiv_(exp_avg, denominator, value=-step_size)  # theta -= gamma m_hat / (...)
+
+
+class Adam(Optimizer):
+    """Adam, with torch.optim.Adam's arguments, defaults, errors and state.
+
+    The state of a parameter is ``step`` (a float scalar tensor on the CPU), ``exp_avg``,
+    ``exp_avg_sq`` and, with ``amsgrad=True``, ``max_exp_avg_sq``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        check_learning_rate(lr)
+        check_epsilon(eps)
+        # The range checks come before the type and size checks, as in torch.optim.Adam.
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_weight_decay(weight_decay)
+        if not (
+            (isinstance(betas[0], float) and isinstance(betas[1], float))
+            or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
+        ):
+            raise ValueError("betas must be either both floats or both Tensors")
+        if isinstance(betas[0], Tensor) and betas[0].numel() != 1:
+            raise ValueError("Tensor betas[0] must be 1-element")
+        if isinstance(betas[1], Tensor) and betas[1].numel() != 1:
+            raise ValueError("Tensor betas[1] must be 1-element")
+        defaults = {
+            "lr": lr,
+            "betas": (as_scalar(betas[0]), as_scalar(betas[1])),
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:  # state dicts saved before these options existed
+            group.setdefault("amsgrad", False)
+            group.setdefault("maximize", False)
+            group.setdefault("decoupled_weight_decay", False)
+            for param in group["params"]:
+                param_state = self.state.get(param, {})
+                if param_state and not torch.is_tensor(param_state["step"]):
+                    param_state["step"] = torch.tensor(
+                        float(param_state["step"]), dtype=scalar_dtype()
+                    )
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
+        """Take one step for every parameter that has a gradient; return the closure's loss."""
+        loss = evaluate_closure(closure)
+        for group in self.param_groups:
+            # First every parameter of the group is checked and given its state, then updated.
+            params_with_grad = [p for p in group["params"] if p.grad is not None]
+            for param in params_with_grad:
+                if param.grad.is_sparse:
+                    raise RuntimeError(
+                        "Adam does not support sparse gradients, please consider SparseAdam instead"
+                    )
+                state = self.state[param]
+                if len(state) == 0:
+                    # The step count lives on the CPU whatever the parameter's device.
+                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype(), device="cpu")
+                    state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(
+                        param, memory_format=torch.preserve_format
+                    )
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = torch.zeros_like(
+                            param, memory_format=torch.preserve_format
+                        )
+            beta1, beta2 = group["betas"]
+            for param in params_with_grad:
+                state = self.state[param]
+                state["step"] += 1
+                adam_update(
+                    param,
+                    param.grad,
+                    state["exp_avg"],
+                    state["exp_avg_sq"],
+                    state["max_exp_avg_sq"] if group["amsgrad"] else None,
+                    step=state["step"].item(),
+                    lr=as_scalar(group["lr"]),
+                    beta1=as_scalar(beta1),
+                    beta2=as_scalar(beta2),
+                    eps=group["eps"],
+                    weight_decay=group["weight_decay"],
+                    maximize=group["maximize"],
+                    decoupled_weight_decay=group["decoupled_weight_decay"],
+                )
+        return loss

@@ -1,0 +1,171 @@
+"""optim_lessons' AdamW follows torch.optim.AdamW step for step, with the same contract."""
+
+import copy
+import inspect
+import re
+
+import pytest
+import torch
+from _optim_checks import (
+    DTYPES,
+    assert_handover_both_ways,
+    assert_same_error,
+    compare_with_scheduler,
+    flag_product,
+    problem_for,
+)
+
+from optim_lessons.optimizers import Adam, AdamW
+from optim_lessons.parity import assert_same_state, compare_trajectories
+
+OPTIONS = flag_product(
+    amsgrad=[False, True],
+    maximize=[False, True],
+    weight_decay=[0.0, 1e-2, 0.5],
+    betas=[(0.9, 0.999), (0.5, 0.9)],
+)
+
+
+def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
+    """25 steps of ours and torch's from the same start, every step checked."""
+    return compare_trajectories(
+        AdamW, torch.optim.AdamW, kwargs, steps=25, problem=problem_for(kwargs, kind, dtype),
+        dtype=dtype, groups=groups, check=True,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("options", OPTIONS)
+def test_adamw_matches_torch_for_every_option_combination(options, dtype):
+    report = run_side_by_side(dict(options, lr=0.02), dtype=dtype)
+    assert_same_state(report.ours, report.reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adamw_matches_torch_with_its_defaults(dtype):
+    run_side_by_side({}, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adamw_matches_torch_on_complex_parameters(amsgrad, dtype):
+    kwargs = {"lr": 0.02, "weight_decay": 0.1, "amsgrad": amsgrad}
+    report = run_side_by_side(kwargs, kind="complex", dtype=dtype)
+    assert_same_state(report.ours, report.reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adamw_matches_torch_with_several_param_groups(dtype):
+    groups = [
+        {"lr": 0.03, "betas": (0.8, 0.99), "amsgrad": True},
+        {"weight_decay": 0.3, "eps": 1e-3},
+        {"lr": 0.005, "weight_decay": 0.0},
+    ]
+    report = run_side_by_side({"lr": 0.01}, groups=groups, dtype=dtype)
+    assert_same_state(report.ours, report.reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lr", [torch.tensor(0.02), torch.tensor([0.02])], ids=["0-dim", "1-elem"])
+def test_adamw_matches_torch_with_a_tensor_learning_rate(lr, dtype):
+    run_side_by_side({"lr": lr, "weight_decay": 0.1}, dtype=dtype)
+    kwargs = {"lr": lr, "betas": (torch.tensor(0.8), torch.tensor(0.99)), "amsgrad": True}
+    run_side_by_side(kwargs, dtype=dtype)
+
+
+def test_adamw_has_torchs_signature_and_defaults():
+    ours = inspect.signature(AdamW).parameters
+    reference = inspect.signature(torch.optim.AdamW).parameters
+    switches = {"foreach", "capturable", "differentiable", "fused"}
+    expected = [(p.name, p.kind, p.default) for p in reference.values() if p.name not in switches]
+    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
+    assert ours["weight_decay"].default == 1e-2
+
+
+def test_adamw_is_adam_with_decoupled_weight_decay_like_torch():
+    params = [torch.zeros(2, requires_grad=True)]
+    assert isinstance(AdamW(params), Adam) and issubclass(torch.optim.AdamW, torch.optim.Adam)
+    assert AdamW(params).param_groups[0]["decoupled_weight_decay"] is True
+    with pytest.raises(TypeError):
+        AdamW(params, decoupled_weight_decay=False)
+    with pytest.raises(TypeError):
+        torch.optim.AdamW(params, decoupled_weight_decay=False)
+
+
+def test_adamw_state_has_torchs_keys_shapes_dtypes_and_devices():
+    report = compare_trajectories(AdamW, torch.optim.AdamW, {"amsgrad": True}, steps=3)
+    keys = ["step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+    for ours, reference in zip(
+        report.ours.state.values(), report.reference.state.values(), strict=True
+    ):
+        assert list(ours) == list(reference) == keys
+        for key in keys:
+            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
+                reference[key].shape, reference[key].dtype, reference[key].device
+            )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"lr": 0.02, "amsgrad": True, "weight_decay": 0.2}, {"lr": torch.tensor(0.02)}],
+    ids=repr,
+)
+def test_adamw_state_dict_hands_over_to_and_from_torch(kwargs):
+    assert_handover_both_ways(AdamW, torch.optim.AdamW, kwargs)
+
+
+def test_adamw_keeps_decoupling_whatever_a_loaded_state_dict_says():
+    report = compare_trajectories(AdamW, torch.optim.AdamW, {"lr": 0.02}, steps=3)
+    coupled = report.reference.state_dict()
+    for group in coupled["param_groups"]:
+        group["decoupled_weight_decay"] = False
+    for optimizer in (report.ours, report.reference):
+        optimizer.load_state_dict(copy.deepcopy(coupled))
+        assert all(group["decoupled_weight_decay"] for group in optimizer.param_groups)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"lr": -1.0}, "Invalid learning rate: -1.0"),
+        ({"lr": torch.tensor([0.1, 0.2])}, "Tensor lr must be 1-element"),
+        ({"eps": -1e-8}, "Invalid epsilon value: -1e-08"),
+        ({"betas": (1.0, 0.0)}, "Invalid beta parameter at index 0: 1.0"),
+        ({"betas": (0.9, 1.0)}, "Invalid beta parameter at index 1: 1.0"),
+        ({"weight_decay": -1}, "Invalid weight_decay value: -1"),
+        ({"betas": (torch.tensor(0.9), 0.99)}, "betas must be either both floats or both Tensors"),
+    ],
+    ids=repr,
+)
+def test_adamw_rejects_invalid_arguments_with_torchs_message(kwargs, message):
+    params = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        AdamW(params, **kwargs)
+    assert_same_error(lambda: AdamW(params, **kwargs), lambda: torch.optim.AdamW(params, **kwargs))
+
+
+def test_adamw_rejects_sparse_gradients_like_torch():
+    def step_with_sparse_grad(cls):
+        param = torch.zeros(3, requires_grad=True)
+        param.grad = torch.zeros(3).to_sparse()
+        cls([param]).step()
+
+    message = assert_same_error(
+        lambda: step_with_sparse_grad(AdamW), lambda: step_with_sparse_grad(torch.optim.AdamW)
+    )
+    assert message == "Adam does not support sparse gradients, please consider SparseAdam instead"
+
+
+@pytest.mark.parametrize(
+    "make_scheduler",
+    [
+        lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5),
+        lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=0.05, total_steps=25
+        ),
+    ],
+    ids=["StepLR", "OneCycleLR"],
+)
+def test_adamw_composes_with_an_lr_scheduler_like_torch(make_scheduler):
+    kwargs = {"lr": 0.02, "weight_decay": 0.3}
+    compare_with_scheduler(AdamW, torch.optim.AdamW, kwargs, make_scheduler)
