@@ -1,0 +1,629 @@
+"""The race: every optimizer on the seed's MLP, from the same start, each at its best learning rate.
+
+A fair race needs three things, and :func:`race` does all three:
+
+1. **The same start.** One :class:`~optim_lessons.models.Net` is built once; its ``state_dict``
+   is cloned into every run. Every run also sees the same batches in the same order.
+2. **A learning rate for each optimizer.** A rate that suits SGD wrecks Adam, and the other way
+   round. Each optimizer tries the few rates of its own small grid (:data:`SWEEPS`), a range
+   centred on where that optimizer usually works.
+3. **A judge that is not the test set.** The best rate is picked on a validation split held out
+   from the training images. The test images are used once, for the run that was picked.
+
+The second half of the module is the *recipe*: one optimizer, one schedule and a few
+regularizers, trained for up to 20 epochs on all of Fashion-MNIST (:class:`Recipe`,
+:func:`train_recipe`), with optional cheap input augmentation (:class:`AugmentedLoader`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from optim_lessons.data import NORMALIZATION, TensorLoader, load_tensors
+from optim_lessons.models import Net
+from optim_lessons.training import (
+    History,
+    default_device,
+    evaluate,
+    optimizer_state_bytes,
+    set_seed,
+    train,
+)
+
+#: How an optimizer is given the model's parameters.
+PARAM_MODES = ("all", "matrices", "sparse")
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One racer: an optimizer class, its fixed hyperparameters and its learning-rate grid.
+
+    ``params`` says what the optimizer is given: ``"all"`` parameters; ``"matrices"``, the 2-D
+    weights only (Muon orthogonalizes matrices and refuses anything else, so the biases keep
+    their initial values); or ``"sparse"``, all parameters with every gradient turned into a
+    sparse tensor by a hook (SparseAdam refuses dense gradients, and the MLP has no embedding).
+    """
+
+    name: str
+    lrs: tuple[float, ...]
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    params: str = "all"
+    note: str = ""
+    #: The class to build; ``None`` means the from-scratch class of the same name.
+    optimizer_class: type[torch.optim.Optimizer] | None = None
+
+    def __post_init__(self) -> None:
+        if self.params not in PARAM_MODES:
+            raise ValueError(f"params must be one of {PARAM_MODES}, got {self.params!r}")
+        if not self.lrs:
+            raise ValueError(f"{self.name}: the learning-rate grid is empty")
+
+    def resolve_class(self) -> type[torch.optim.Optimizer]:
+        if self.optimizer_class is not None:
+            return self.optimizer_class
+        import optim_lessons.optimizers as ours
+
+        return getattr(ours, self.name)
+
+    def build(self, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+        """The optimizer over ``model``'s parameters at rate ``lr`` (hooks installed if needed)."""
+        if self.params == "matrices":
+            params = [p for p in model.parameters() if p.ndim == 2]
+        else:
+            params = list(model.parameters())
+        if self.params == "sparse":
+            for p in params:
+                p.register_hook(lambda grad: grad.to_sparse())
+        return self.resolve_class()(params, lr=lr, **dict(self.kwargs))
+
+
+#: Each optimizer's learning-rate grid for a short race (a few hundred steps at batch 64) and
+#: the settings it runs with. Three rates, a factor of about 3 apart, around the optimizer's
+#: usual range; the defaults torch ships sit inside the grid where they are sensible.
+SWEEPS: dict[str, OptimizerSpec] = {
+    spec.name: spec
+    for spec in (
+        OptimizerSpec("SGD", (0.01, 0.03, 0.1), {"momentum": 0.9}, note="momentum=0.9"),
+        OptimizerSpec("Adam", (1e-3, 3e-3, 1e-2)),
+        OptimizerSpec("AdamW", (1e-3, 3e-3, 1e-2)),
+        OptimizerSpec("Adagrad", (0.01, 0.03, 0.1)),
+        OptimizerSpec("Adadelta", (0.3, 1.0, 3.0)),
+        OptimizerSpec("Adamax", (2e-3, 6e-3, 2e-2)),
+        OptimizerSpec("ASGD", (0.03, 0.1, 0.3)),
+        OptimizerSpec("NAdam", (1e-3, 3e-3, 1e-2)),
+        OptimizerSpec("RAdam", (1e-3, 3e-3, 1e-2)),
+        OptimizerSpec("RMSprop", (3e-4, 1e-3, 3e-3)),
+        OptimizerSpec("Rprop", (1e-4, 1e-3, 1e-2)),
+        OptimizerSpec(
+            "LBFGS",
+            (0.1, 0.3, 1.0),
+            {"max_iter": 2, "history_size": 10},
+            note="max_iter=2, history_size=10 (2 loss evaluations per batch)",
+        ),
+        OptimizerSpec(
+            "SparseAdam",
+            (1e-3, 3e-3, 1e-2),
+            params="sparse",
+            note="gradients made sparse by a hook",
+        ),
+        OptimizerSpec("Adafactor", (3e-3, 1e-2, 3e-2)),
+        OptimizerSpec(
+            "Muon",
+            (0.01, 0.03, 0.1),
+            params="matrices",
+            note="2-D weights only; biases stay at their start",
+        ),
+    )
+}
+
+
+def default_specs(names: Sequence[str] | None = None) -> list[OptimizerSpec]:
+    """The racers of :data:`SWEEPS` called ``names`` (default: all fifteen), in that order."""
+    names = list(SWEEPS) if names is None else list(names)
+    unknown = [n for n in names if n not in SWEEPS]
+    if unknown:
+        raise ValueError(f"No sweep grid for {unknown}; known: {sorted(SWEEPS)}")
+    return [SWEEPS[n] for n in names]
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+@dataclass
+class Splits:
+    """Training, validation and test loaders; training and validation are disjoint parts of the
+    60,000 training images, the test loader holds the 10,000 test images."""
+
+    train: Any
+    validation: TensorLoader | None
+    test: TensorLoader
+    #: Which of the 60,000 training images each of the first two holds.
+    train_index: Tensor | None = None
+    validation_index: Tensor | None = None
+
+
+def make_splits(
+    train_size: int | None = None,
+    val_size: int = 5_000,
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    name: str = "fashion_mnist",
+    eval_batch_size: int = 1000,
+) -> Splits:
+    """Hold out ``val_size`` training images for validation; train on ``train_size`` of the rest.
+
+    ``train_size=None`` trains on every image not held out; ``val_size=0`` holds out nothing
+    (``validation`` is then ``None``). Which images go where depends only on ``seed``.
+    """
+    device = default_device() if device is None else torch.device(device)
+    images, labels = load_tensors(name, train=True, device=device)
+    available = labels.shape[0]
+    if not 0 <= val_size < available:
+        raise ValueError(f"val_size must be from 0 to {available - 1}, got {val_size}")
+    rest = available - val_size
+    if train_size is None:
+        train_size = rest
+    if not 1 <= train_size <= rest:
+        raise ValueError(
+            f"train_size must be from 1 to {rest} when val_size={val_size}, got {train_size}"
+        )
+    order = torch.randperm(available, generator=torch.Generator().manual_seed(seed)).to(device)
+    validation_index, train_index = order[:val_size], order[val_size : val_size + train_size]
+    train_loader = TensorLoader(images[train_index], labels[train_index], batch_size, True, seed)
+    validation = None
+    if val_size:
+        validation = TensorLoader(
+            images[validation_index], labels[validation_index], eval_batch_size, False, seed
+        )
+    test_images, test_labels = load_tensors(name, train=False, device=device)
+    test = TensorLoader(test_images, test_labels, eval_batch_size, False, seed)
+    return Splits(train_loader, validation, test, train_index.cpu(), validation_index.cpu())
+
+
+# ----------------------------------------------------------------------------------- the race
+
+
+@dataclass
+class SweepRun:
+    """One optimizer at one learning rate."""
+
+    name: str
+    lr: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+
+    @property
+    def diverged(self) -> bool:
+        return not math.isfinite(self.val_loss)
+
+
+@dataclass
+class RaceRow:
+    """One optimizer's entry in the race: its run at the rate the validation split chose."""
+
+    name: str
+    best_lr: float
+    val_accuracy: float
+    test_accuracy: float
+    test_loss: float
+    #: Training loss of every step of the chosen run (the mini-batch loss before each step).
+    loss: list[float]
+    #: Training time of the chosen run (evaluation excluded), and of the whole grid.
+    seconds: float
+    sweep_seconds: float
+    state_bytes_per_param: float
+    lrs: tuple[float, ...]
+    note: str = ""
+
+
+@dataclass
+class RaceResult:
+    rows: list[RaceRow]
+    sweep: list[SweepRun]
+    epochs: int
+    train_size: int
+    val_size: int
+    batch_size: int
+    seconds: float
+
+    def row(self, name: str) -> RaceRow:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def ranked(self) -> list[RaceRow]:
+        """Rows from the highest test accuracy to the lowest."""
+        return sorted(self.rows, key=lambda r: -r.test_accuracy)
+
+    def table(self, ranked: bool = True) -> str:
+        """A fixed-width text table: one line per optimizer."""
+        header = (
+            f"{'optimizer':<11}{'best lr':>9}{'val acc':>9}{'test acc':>10}{'test loss':>10}"
+            f"{'train s':>9}{'grid s':>8}{'state B/param':>15}  note"
+        )
+        lines = [header, "-" * len(header)]
+        for r in self.ranked() if ranked else self.rows:
+            lines.append(
+                f"{r.name:<11}{r.best_lr:>9.3g}{r.val_accuracy:>9.4f}{r.test_accuracy:>10.4f}"
+                f"{r.test_loss:>10.4f}{r.seconds:>9.2f}{r.sweep_seconds:>8.2f}"
+                f"{r.state_bytes_per_param:>15.2f}  {r.note}".rstrip()
+            )
+        return "\n".join(lines)
+
+
+def _better(run: SweepRun, best: SweepRun | None) -> bool:
+    """Higher validation accuracy wins; equal accuracies go to the lower validation loss."""
+    if best is None:
+        return True
+    if run.diverged != best.diverged:
+        return not run.diverged
+    if run.val_accuracy != best.val_accuracy:
+        return run.val_accuracy > best.val_accuracy
+    return run.val_loss < best.val_loss
+
+
+def race(
+    specs: Sequence[OptimizerSpec] | None = None,
+    *,
+    epochs: int = 2,
+    lrs: Mapping[str, Sequence[float]] | None = None,
+    seed: int = 0,
+    train_size: int | None = 10_000,
+    val_size: int = 5_000,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    splits: Splits | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RaceResult:
+    """Train the seed MLP with every optimizer in ``specs`` at every rate of its grid.
+
+    All runs start from one set of initial weights (built with ``set_seed(seed)``) and see the
+    same batches. For each optimizer the rate with the best validation accuracy is kept and
+    only that run is evaluated on the test set.
+
+    Args:
+        specs: the racers (default: all fifteen of :data:`SWEEPS`).
+        epochs: passes over the training subset for every run.
+        lrs: optional ``{name: rates}`` replacing a racer's own grid.
+        train_size, val_size, batch_size, seed: see :func:`make_splits`.
+        splits: ready-made loaders (then ``train_size``, ``val_size`` and ``batch_size`` are
+            ignored).
+        progress: called with a short message before each run, e.g. ``print``.
+    """
+    started = time.perf_counter()
+    specs = default_specs() if specs is None else list(specs)
+    lrs = dict(lrs or {})
+    device = default_device() if device is None else torch.device(device)
+    if splits is None:
+        splits = make_splits(train_size, val_size, batch_size=batch_size, seed=seed, device=device)
+    if splits.validation is None:
+        raise ValueError("the race needs a validation split to choose the learning rates")
+
+    set_seed(seed)
+    initial_state = {k: v.detach().clone() for k, v in Net().state_dict().items()}
+
+    rows: list[RaceRow] = []
+    sweep: list[SweepRun] = []
+    for spec in specs:
+        grid = tuple(lrs.get(spec.name, spec.lrs))
+        best: SweepRun | None = None
+        best_model: nn.Module | None = None
+        best_history: History | None = None
+        best_state_bytes = 0.0
+        for lr in grid:
+            if progress is not None:
+                progress(f"{spec.name} lr={lr:g}")
+            model = Net()
+            model.load_state_dict(initial_state)
+            model.to(device)
+            optimizer = spec.build(model, lr)
+            history = train(
+                model,
+                optimizer,
+                splits.train,
+                epochs=epochs,
+                device=device,
+                seed=seed,
+                progress=False,
+            )
+            validation = evaluate(model, splits.validation, device=device)
+            run = SweepRun(
+                spec.name, lr, validation.loss, validation.accuracy, sum(history.epoch_seconds)
+            )
+            sweep.append(run)
+            if _better(run, best):
+                optimized = sum(p.numel() for g in optimizer.param_groups for p in g["params"])
+                best, best_model, best_history = run, model, history
+                best_state_bytes = optimizer_state_bytes(optimizer) / optimized
+        assert best is not None and best_model is not None and best_history is not None
+        test = evaluate(best_model, splits.test, device=device)
+        rows.append(
+            RaceRow(
+                name=spec.name,
+                best_lr=best.lr,
+                val_accuracy=best.val_accuracy,
+                test_accuracy=test.accuracy,
+                test_loss=test.loss,
+                loss=list(best_history.loss),
+                seconds=best.seconds,
+                sweep_seconds=sum(r.seconds for r in sweep if r.name == spec.name),
+                state_bytes_per_param=best_state_bytes,
+                lrs=grid,
+                note=spec.note,
+            )
+        )
+    return RaceResult(
+        rows,
+        sweep,
+        epochs,
+        splits.train.dataset_size,
+        splits.validation.dataset_size,
+        splits.train.batch_size,
+        time.perf_counter() - started,
+    )
+
+
+def plot_race(
+    result: RaceResult, *, smooth_window: int = 25, figsize: tuple[float, float] = (12.0, 7.5)
+):
+    """Four panels: training loss of each chosen run, test accuracy, training time and the
+    optimizer's memory (state bytes per parameter), one bar per optimizer, best first."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from optim_lessons.plots import smooth
+
+    figure, axes = plt.subplots(2, 2, figsize=figsize)
+    loss_ax, accuracy_ax, time_ax, memory_ax = axes.flat
+    ranked = result.ranked()
+    colors = plt.get_cmap("tab20").colors
+    color_of = {row.name: colors[i % len(colors)] for i, row in enumerate(result.rows)}
+
+    for row in result.rows:
+        values = smooth(np.asarray(row.loss, dtype=float), smooth_window)
+        loss_ax.plot(
+            np.arange(values.size), values, color=color_of[row.name], linewidth=1.2, label=row.name
+        )
+    loss_ax.set_yscale("log")
+    loss_ax.set_xlabel("step (mini-batch)")
+    loss_ax.set_ylabel("training loss (cross-entropy)")
+    loss_ax.set_title(f"Training loss at the chosen rate ({smooth_window}-step average)")
+    loss_ax.legend(fontsize="x-small", ncol=3, loc="upper right")
+
+    names = [row.name for row in ranked]
+    positions = np.arange(len(ranked))
+    panels = (
+        (
+            accuracy_ax,
+            [r.test_accuracy for r in ranked],
+            "test accuracy",
+            f"Test accuracy after {result.epochs} epoch(s)",
+        ),
+        (time_ax, [r.seconds for r in ranked], "training time (s)", "Wall time of the chosen run"),
+        (
+            memory_ax,
+            [r.state_bytes_per_param for r in ranked],
+            "bytes per parameter",
+            "Optimizer state per parameter",
+        ),
+    )
+    for ax, values, xlabel, title in panels:
+        ax.barh(positions, values, color=[color_of[n] for n in names])
+        ax.set_yticks(positions, names, fontsize="small")
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.grid(True, axis="x", alpha=0.3)
+    accuracies = [r.test_accuracy for r in ranked]
+    low = min(accuracies)
+    accuracy_ax.set_xlim(max(0.0, low - 0.05), min(1.0, max(accuracies) + 0.02))
+    for ax in axes.flat:
+        ax.tick_params(labelsize="small")
+    figure.suptitle(
+        f"The race: {len(result.rows)} optimizers, seed MLP, "
+        f"{result.train_size:,} training images, best of each grid on validation"
+    )
+    figure.tight_layout()
+    return figure
+
+
+# ----------------------------------------------------------------------------------- the recipe
+
+
+class AugmentedLoader:
+    """A training loader whose batches are randomly shifted and/or mirrored, batch by batch.
+
+    - ``max_shift``: each image moves by up to this many pixels in each direction (the gap is
+      filled with the background value, so nothing wraps around);
+    - ``flip``: each image is mirrored left to right with probability one half. Fashion-MNIST's
+      classes do not change in a mirror (a left shoe mirrored is a right shoe).
+
+    The draws come from a generator of its own, rewound by :meth:`manual_seed` together with the
+    wrapped loader, so runs repeat exactly.
+    """
+
+    def __init__(
+        self,
+        loader: TensorLoader,
+        *,
+        max_shift: int = 0,
+        flip: bool = False,
+        background: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        if max_shift < 0:
+            raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+        self.loader = loader
+        self.max_shift = max_shift
+        self.flip = flip
+        mean, std = NORMALIZATION["fashion_mnist"]
+        #: The value a black pixel has after normalization.
+        self.background = (0.0 - mean) / std if background is None else background
+        self.generator = torch.Generator()
+        self.manual_seed(seed)
+
+    def manual_seed(self, seed: int) -> AugmentedLoader:
+        self.generator.manual_seed(seed + 1)
+        self.loader.manual_seed(seed)
+        return self
+
+    @property
+    def dataset_size(self) -> int:
+        return self.loader.dataset_size
+
+    @property
+    def batch_size(self) -> int:
+        return self.loader.batch_size
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def augment(self, images: Tensor) -> Tensor:
+        """A randomly shifted and/or mirrored copy of a batch ``[N, 1, H, W]``."""
+        n, _, height, width = images.shape
+        device = images.device
+        if self.flip:
+            mirror = (torch.rand(n, generator=self.generator) < 0.5).to(device)
+            images = torch.where(mirror[:, None, None, None], images.flip(-1), images)
+        if self.max_shift:
+            s = self.max_shift
+            padded = nn.functional.pad(images, (s, s, s, s), value=self.background)
+            dy = torch.randint(0, 2 * s + 1, (n,), generator=self.generator).to(device)
+            dx = torch.randint(0, 2 * s + 1, (n,), generator=self.generator).to(device)
+            rows = (torch.arange(height, device=device)[None, :] + dy[:, None])[:, :, None]
+            cols = (torch.arange(width, device=device)[None, :] + dx[:, None])[:, None, :]
+            batch = torch.arange(n, device=device)[:, None, None]
+            images = padded[batch, 0, rows, cols].unsqueeze(1)
+        return images
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for images, labels in self.loader:
+            yield self.augment(images), labels
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides a training run of the seed MLP, in one place.
+
+    The schedule is one-cycle (:class:`torch.optim.lr_scheduler.OneCycleLR`, stepped every
+    batch): the rate climbs from ``lr / 25`` to ``lr`` over the first ``pct_start`` of the steps,
+    then anneals to almost zero. For SGD it also cycles the momentum between 0.85 and 0.95.
+    """
+
+    optimizer: str = "SGD"
+    lr: float = 0.1
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: {"momentum": 0.9, "nesterov": True})
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    batch_size: int = 64
+    epochs: int = 20
+    pct_start: float = 0.3
+    max_shift: int = 0
+    flip: bool = False
+    seed: int = 0
+
+    def with_(self, **changes: Any) -> Recipe:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        extras = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        augment = []
+        if self.max_shift:
+            augment.append(f"shifts up to {self.max_shift} px")
+        if self.flip:
+            augment.append("mirroring")
+        return (
+            f"{self.optimizer}(lr={self.lr:g} peak, {extras}, weight_decay={self.weight_decay:g}), "
+            f"one-cycle over {self.epochs} epochs, batch {self.batch_size}, "
+            f"label smoothing {self.label_smoothing:g}, augmentation: "
+            f"{', '.join(augment) or 'none'}"
+        )
+
+
+@dataclass
+class RecipeResult:
+    recipe: Recipe
+    history: History
+    #: Accuracy and loss on the split the run was judged on ("validation" or "test").
+    judged_on: str
+    accuracy: float
+    loss: float
+    seconds: float
+
+
+def train_recipe(
+    recipe: Recipe,
+    *,
+    val_size: int = 0,
+    train_size: int | None = None,
+    device: str | torch.device | None = None,
+    splits: Splits | None = None,
+    progress: bool = False,
+) -> RecipeResult:
+    """Train the seed MLP with ``recipe`` and evaluate it once at the end.
+
+    With ``val_size > 0`` the run trains on the remaining training images and is judged on the
+    held-out ones (use this to choose a recipe). With ``val_size=0`` it trains on all 60,000
+    training images and is judged on the test set: do that once, for the chosen recipe.
+    """
+    device = default_device() if device is None else torch.device(device)
+    if splits is None:
+        splits = make_splits(
+            train_size, val_size, batch_size=recipe.batch_size, seed=recipe.seed, device=device
+        )
+    judge, judged_on = (
+        (splits.validation, "validation") if splits.validation else (splits.test, "test")
+    )
+    train_loader: Any = splits.train
+    if recipe.max_shift or recipe.flip:
+        train_loader = AugmentedLoader(
+            splits.train, max_shift=recipe.max_shift, flip=recipe.flip, seed=recipe.seed
+        )
+
+    set_seed(recipe.seed)
+    model = Net().to(device)
+    import optim_lessons.optimizers as ours
+
+    optimizer_class = getattr(ours, recipe.optimizer)
+    optimizer = optimizer_class(
+        model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, **dict(recipe.kwargs)
+    )
+    steps = recipe.epochs * len(train_loader)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=recipe.lr, total_steps=steps, pct_start=recipe.pct_start
+    )
+    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    history = train(
+        model,
+        optimizer,
+        train_loader,
+        epochs=recipe.epochs,
+        device=device,
+        seed=recipe.seed,
+        criterion=criterion,
+        scheduler=scheduler,
+        scheduler_step="batch",
+        progress=progress,
+    )
+    result = evaluate(model, judge, device=device)  # plain cross-entropy, no smoothing
+    return RecipeResult(
+        copy.deepcopy(recipe),
+        history,
+        judged_on,
+        result.accuracy,
+        result.loss,
+        sum(history.epoch_seconds),
+    )

@@ -1,0 +1,152 @@
+"""The race and the recipe, on tiny subsets of Fashion-MNIST (a few seconds in all)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from optim_lessons.race import (
+    SWEEPS,
+    AugmentedLoader,
+    OptimizerSpec,
+    Recipe,
+    default_specs,
+    make_splits,
+    plot_race,
+    race,
+    train_recipe,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_splits():
+    return make_splits(train_size=512, val_size=256, batch_size=64, seed=0, device="cpu")
+
+
+def test_the_sweep_table_has_a_grid_for_each_of_torchs_fifteen_optimizers():
+    from optim_lessons.optimizers import TORCH_NAMES
+
+    assert set(SWEEPS) == set(TORCH_NAMES)
+    for spec in SWEEPS.values():
+        assert len(spec.lrs) == 3 and list(spec.lrs) == sorted(spec.lrs)
+        assert all(lr > 0 for lr in spec.lrs)
+
+
+def test_training_and_validation_images_are_disjoint_and_fixed_by_the_seed():
+    first = make_splits(train_size=1000, val_size=500, seed=3, device="cpu")
+    again = make_splits(train_size=1000, val_size=500, seed=3, device="cpu")
+    other = make_splits(train_size=1000, val_size=500, seed=4, device="cpu")
+    train_set = set(first.train_index.tolist())
+    assert len(train_set) == 1000 and len(set(first.validation_index.tolist())) == 500
+    assert train_set.isdisjoint(first.validation_index.tolist())
+    assert torch.equal(first.train_index, again.train_index)
+    assert not torch.equal(first.train_index, other.train_index)
+    assert first.test.dataset_size == 10_000
+
+
+def test_every_run_starts_from_the_same_weights(tiny_splits):
+    # At a learning rate of zero a run leaves the initial weights untouched, so two different
+    # optimizers must then score exactly the same on the validation split.
+    specs = [OptimizerSpec("SGD", (0.0,), {"momentum": 0.9}), OptimizerSpec("Adam", (0.0,))]
+    result = race(specs, epochs=1, splits=tiny_splits, device="cpu")
+    sgd, adam = result.sweep
+    assert sgd.val_loss == adam.val_loss and sgd.val_accuracy == adam.val_accuracy
+    assert result.row("SGD").test_loss == result.row("Adam").test_loss
+
+
+def test_the_best_rate_is_the_one_with_the_best_validation_accuracy(tiny_splits):
+    specs = [OptimizerSpec("SGD", (1e-4, 0.05, 50.0), {"momentum": 0.9})]
+    result = race(specs, epochs=1, splits=tiny_splits, device="cpu")
+    runs = [r for r in result.sweep if r.name == "SGD"]
+    assert [r.lr for r in runs] == [1e-4, 0.05, 50.0]
+    finite = [r for r in runs if not r.diverged]
+    best = max(finite, key=lambda r: (r.val_accuracy, -r.val_loss))
+    row = result.row("SGD")
+    assert row.best_lr == best.lr == 0.05
+    assert row.val_accuracy == best.val_accuracy
+    assert len(row.loss) == len(tiny_splits.train)  # one loss per step of one epoch
+    assert row.sweep_seconds >= row.seconds > 0
+
+
+def test_the_three_special_racers_run_on_the_mlp(tiny_splits):
+    # Muon gets the weight matrices only, SparseAdam sparse gradients, LBFGS a closure.
+    specs = default_specs(["Muon", "SparseAdam", "LBFGS"])
+    result = race(
+        specs,
+        epochs=1,
+        lrs={n: (SWEEPS[n].lrs[1],) for n in ["Muon", "SparseAdam", "LBFGS"]},
+        splits=tiny_splits,
+        device="cpu",
+    )
+    for row in result.rows:
+        assert 0.0 <= row.test_accuracy <= 1.0 and math.isfinite(row.test_loss)
+        assert row.test_accuracy > 0.3, f"{row.name} learned nothing: {row.test_accuracy}"
+    # Muon and SparseAdam keep momentum-like state: one and two buffers of float32 per parameter.
+    assert result.row("Muon").state_bytes_per_param == pytest.approx(4.0, abs=0.01)
+    assert result.row("SparseAdam").state_bytes_per_param == pytest.approx(8.0, abs=0.01)
+
+
+def test_muon_leaves_the_biases_at_their_start():
+    model = torch.nn.Linear(3, 2)
+    optimizer = SWEEPS["Muon"].build(model, lr=0.1)
+    assert [p.ndim for g in optimizer.param_groups for p in g["params"]] == [2]
+
+
+def test_sparse_mode_hands_the_optimizer_sparse_gradients():
+    model = torch.nn.Linear(3, 2)
+    SWEEPS["SparseAdam"].build(model, lr=0.1)
+    model(torch.randn(4, 3)).sum().backward()
+    assert model.weight.grad.is_sparse and model.bias.grad.is_sparse
+
+
+def test_race_table_and_figure_list_every_optimizer(tiny_splits):
+    specs = [OptimizerSpec("SGD", (0.05,), {"momentum": 0.9}), OptimizerSpec("Adam", (3e-3,))]
+    result = race(specs, epochs=1, splits=tiny_splits, device="cpu")
+    lines = result.table().splitlines()
+    assert lines[0].split()[:3] == ["optimizer", "best", "lr"]
+    assert len(lines) == 2 + 2
+    assert {line.split()[0] for line in lines[2:]} == {"SGD", "Adam"}
+    figure = plot_race(result)
+    titles = [ax.get_title() for ax in figure.axes]
+    assert all(titles) and figure._suptitle.get_text()
+    assert all(ax.get_xlabel() for ax in figure.axes)
+    assert figure.axes[0].get_legend() is not None
+
+
+def test_augmentation_shifts_each_image_by_at_most_max_shift_pixels(tiny_splits):
+    loader = AugmentedLoader(tiny_splits.train, max_shift=1, seed=0)
+    images = tiny_splits.train.images[:16]
+    shifted = loader.augment(images)
+    assert shifted.shape == images.shape
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1), value=loader.background)
+    for original, moved in zip(padded, shifted, strict=True):
+        candidates = [original[:, dy : dy + 28, dx : dx + 28] for dy in range(3) for dx in range(3)]
+        assert any(torch.equal(moved, c) for c in candidates)
+
+
+def test_augmentation_mirrors_or_keeps_each_image_and_repeats_after_manual_seed(tiny_splits):
+    loader = AugmentedLoader(tiny_splits.train, flip=True, seed=0)
+    images = tiny_splits.train.images[:64]
+    first = loader.augment(images)
+    mirrored = [torch.equal(a, b.flip(-1)) for a, b in zip(first, images, strict=True)]
+    kept = [torch.equal(a, b) for a, b in zip(first, images, strict=True)]
+    assert all(m or k for m, k in zip(mirrored, kept, strict=True)) and any(mirrored) and any(kept)
+    batches = [b for b, _ in loader.manual_seed(5)]
+    again = [b for b, _ in loader.manual_seed(5)]
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+
+
+def test_a_recipe_is_judged_on_validation_when_a_split_is_held_out(tiny_splits):
+    recipe = Recipe(
+        lr=0.05, epochs=2, label_smoothing=0.1, weight_decay=5e-4, max_shift=1, flip=True
+    )
+    result = train_recipe(recipe, splits=tiny_splits, device="cpu")
+    assert result.judged_on == "validation"
+    assert 0.5 < result.accuracy <= 1.0
+    assert result.history.epochs == 2
+    # one-cycle: the rate climbs to the peak, then falls far below it
+    assert max(result.history.lr) == pytest.approx(0.05, rel=0.02)
+    assert result.history.lr[-1] < 0.05 / 1000
+    assert "label smoothing 0.1" in recipe.describe()
