@@ -20,8 +20,8 @@ CLASSES = 10
 class Net(nn.Module):
     """Flatten, ``Linear(784, 64)``, ReLU, ``Linear(64, 10)``: one score (logit) per class.
 
-    Accepts a batch ``[N, 1, 28, 28]``, ``[N, 28, 28]`` or ``[N, 784]``, or a single image of 784
-    pixels in any shape. The scores are raw logits: ``nn.CrossEntropyLoss`` applies the softmax.
+    Accepts a batch ``[N, 1, 28, 28]``, ``[N, 28, 28]`` or ``[N, 784]``, or one image ``[784]``
+    or ``[28, 28]``. The scores are raw logits: ``nn.CrossEntropyLoss`` applies the softmax.
     """
 
     def __init__(self) -> None:
@@ -53,7 +53,8 @@ def check_input(x: Tensor) -> None:
             "convert with .float() and normalize, as optim_lessons.data.load_tensors does"
         )
     per_sample = math.prod(shape[1:]) if x.dim() >= 2 else None
-    if x.numel() == INPUT_FEATURES or per_sample == INPUT_FEATURES:
+    single_image = shape in ((INPUT_FEATURES,), (28, 28))
+    if single_image or per_sample == INPUT_FEATURES:
         if not x.is_contiguous():
             raise ValueError(
                 f"Net flattens its input with .view(), which needs a contiguous tensor; got a "
