@@ -22,7 +22,13 @@ object is not printed under the figure.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
+from html import escape
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -31,6 +37,7 @@ import torch
 from matplotlib import colors
 from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
@@ -38,6 +45,7 @@ from optim_lessons.surfaces import Surface, Trajectory, get_surface
 
 __all__ = [
     "animate_trajectories",
+    "default_title",
     "plot_1d_descent",
     "plot_curves",
     "plot_history",
@@ -113,6 +121,16 @@ def smooth(values: Sequence[float] | Tensor | np.ndarray, window: int) -> np.nda
     return (sums[1:] - sums[np.arange(1, array.size + 1) - counts]) / counts
 
 
+def default_title(surface: Surface | str, max_length: int = 64) -> str:
+    """The surface's name and, when it fits on one line, its formula."""
+    surface = get_surface(surface)
+    # Roughly what the reader sees of the formula: LaTeX commands and braces take no room.
+    shown = re.sub(r"\\[a-zA-Z]+|[{}]", "", surface.formula)
+    if len(surface.title) + len(shown) <= max_length:
+        return f"{surface.title}: ${surface.formula}$"
+    return surface.title
+
+
 def plot_surface(
     surface: Surface | str,
     ax: Axes | None = None,
@@ -126,6 +144,8 @@ def plot_surface(
 ) -> Axes:
     """Filled contours of ``surface`` over its plot window, minima marked with stars.
 
+    The title defaults to :func:`default_title` (pass ``title=""`` for none).
+
     Surfaces with ``log_scale=True`` are drawn as contours of :math:`f - f^*` on a log scale, so
     that a valley whose floor is a thousand times lower than its walls still shows structure.
     """
@@ -138,25 +158,44 @@ def plot_surface(
         floor = top * 1e-6
         bounds = np.geomspace(floor, top, levels)
         norm = colors.LogNorm(vmin=floor, vmax=top)
-        filled = ax.contourf(grid_x, grid_y, np.clip(gaps, floor, top), levels=bounds, norm=norm, cmap=cmap)
-        ax.contour(grid_x, grid_y, np.clip(gaps, floor, top), levels=bounds[::2], colors="k",
-                   linewidths=0.3, alpha=0.4)
+        filled = ax.contourf(
+            grid_x, grid_y, np.clip(gaps, floor, top), levels=bounds, norm=norm, cmap=cmap
+        )
+        ax.contour(
+            grid_x,
+            grid_y,
+            np.clip(gaps, floor, top),
+            levels=bounds[::2],
+            colors="k",
+            linewidths=0.3,
+            alpha=0.4,
+        )
         bar_label = r"$f - f^*$ (log scale)"
     else:
         filled = ax.contourf(grid_x, grid_y, values, levels=levels, cmap=cmap)
-        ax.contour(grid_x, grid_y, values, levels=filled.levels[::2], colors="k", linewidths=0.3, alpha=0.4)
+        ax.contour(
+            grid_x, grid_y, values, levels=filled.levels[::2], colors="k", linewidths=0.3, alpha=0.4
+        )
         bar_label = r"$f$"
     if colorbar:
         ax.figure.colorbar(filled, ax=ax, label=bar_label)
     if show_minima:
         minima = np.asarray(surface.minima)
-        ax.plot(minima[:, 0], minima[:, 1], linestyle="none", marker="*", markersize=13,
-                color="gold", markeredgecolor="black", label="minimum" if len(minima) == 1 else "minima")
+        ax.plot(
+            minima[:, 0],
+            minima[:, 1],
+            linestyle="none",
+            marker="*",
+            markersize=13,
+            color="gold",
+            markeredgecolor="black",
+            label="minimum" if len(minima) == 1 else "minima",
+        )
     ax.set_xlim(*surface.xlim)
     ax.set_ylim(*surface.ylim)
     ax.set_xlabel("$x$")
     ax.set_ylabel("$y$")
-    ax.set_title(title if title is not None else f"{surface.title}: ${surface.formula}$")
+    ax.set_title(title if title is not None else default_title(surface))
     return ax
 
 
@@ -191,12 +230,26 @@ def plot_trajectories(
         points = _points(run)
         color = COLORS[index % len(COLORS)]
         name = f"{label} (diverged)" if _is_diverged(points, surface) else label
-        ax.plot(points[:, 0], points[:, 1], color=color, linewidth=1.6,
-                marker="o" if markers else None, markersize=2.5, label=name)
+        ax.plot(
+            points[:, 0],
+            points[:, 1],
+            color=color,
+            linewidth=1.6,
+            marker="o" if markers else None,
+            markersize=2.5,
+            label=name,
+        )
         start_points.append(tuple(points[0]))
     for start in dict.fromkeys(start_points):  # each distinct start once
-        ax.plot(*start, linestyle="none", marker="o", markersize=8, color="white",
-                markeredgecolor="black", label="start" if start == start_points[0] else None)
+        ax.plot(
+            *start,
+            linestyle="none",
+            marker="o",
+            markersize=8,
+            color="white",
+            markeredgecolor="black",
+            label="start" if start == start_points[0] else None,
+        )
     ax.legend(loc=legend_loc, fontsize="small", framealpha=0.85)
     return ax
 
@@ -236,10 +289,18 @@ def plot_losses(
         values, kind = _curve(run)
         kinds.add(kind)
         values = smooth(values, smooth_window)
-        if log:  # a gap of exactly 0 (or a rounding-level negative one) has no logarithm
-            values = np.where(np.isfinite(values), np.maximum(values, 1e-16), np.nan)
-        ax.plot(np.arange(values.size), values, color=CURVE_COLORS[index % len(CURVE_COLORS)],
-                linewidth=1.5, label=label)
+        if log:  # a gap of exactly 0 (or a rounding-level negative one) has no logarithm;
+            # a diverged run's astronomic values would only squash the rest of the plot
+            values = np.where(
+                np.isfinite(values) & (values < 1e30), np.maximum(values, 1e-16), np.nan
+            )
+        ax.plot(
+            np.arange(values.size),
+            values,
+            color=CURVE_COLORS[index % len(CURVE_COLORS)],
+            linewidth=1.5,
+            label=label,
+        )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
@@ -272,16 +333,32 @@ def plot_history(
         color = CURVE_COLORS[index % len(CURVE_COLORS)]
         loss = np.asarray(history.loss, dtype=float)
         loss_ax.plot(np.arange(loss.size), loss, color=color, alpha=0.15, linewidth=0.8)
-        loss_ax.plot(np.arange(loss.size), smooth(loss, smooth_window), color=color, linewidth=1.6,
-                     label=label)
+        loss_ax.plot(
+            np.arange(loss.size),
+            smooth(loss, smooth_window),
+            color=color,
+            linewidth=1.6,
+            label=label,
+        )
         test_accuracy = np.asarray(history.test_accuracy, dtype=float)
         epochs = np.arange(1, test_accuracy.size + 1)
-        accuracy_ax.plot(epochs, test_accuracy, color=color, marker="o", markersize=3.5,
-                         label=f"{label} (test)" if show_train_accuracy else label)
+        accuracy_ax.plot(
+            epochs,
+            test_accuracy,
+            color=color,
+            marker="o",
+            markersize=3.5,
+            label=f"{label} (test)" if show_train_accuracy else label,
+        )
         if show_train_accuracy:
             train_accuracy = np.asarray(history.train_accuracy, dtype=float)
-            accuracy_ax.plot(np.arange(1, train_accuracy.size + 1), train_accuracy, color=color,
-                             linestyle="--", label=f"{label} (train)")
+            accuracy_ax.plot(
+                np.arange(1, train_accuracy.size + 1),
+                train_accuracy,
+                color=color,
+                linestyle="--",
+                label=f"{label} (train)",
+            )
     if log_loss:
         loss_ax.set_yscale("log")
     loss_ax.set_xlabel("step (minibatch)")
@@ -315,8 +392,14 @@ def plot_curves(
     gradient variance against batch size) and schedules (learning rate against step)."""
     ax = _new_axes(ax)
     for index, (label, (xs, ys)) in enumerate(curves.items()):
-        ax.plot(np.asarray(xs, dtype=float), np.asarray(ys, dtype=float), marker=marker, markersize=4,
-                color=CURVE_COLORS[index % len(CURVE_COLORS)], label=label)
+        ax.plot(
+            np.asarray(xs, dtype=float),
+            np.asarray(ys, dtype=float),
+            marker=marker,
+            markersize=4,
+            color=CURVE_COLORS[index % len(CURVE_COLORS)],
+            label=label,
+        )
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -366,10 +449,25 @@ def plot_1d_descent(
         with torch.no_grad():
             values = function(torch.as_tensor(iterates, dtype=torch.float64)).numpy()
         color = CURVE_COLORS[index % len(CURVE_COLORS)]
-        ax.plot(iterates, values, color=color, linewidth=0.8, alpha=0.7, marker="o", markersize=4,
-                label=label)
-        ax.plot(iterates[:1], values[:1], linestyle="none", marker="s", markersize=7, color=color,
-                markeredgecolor="black")
+        ax.plot(
+            iterates,
+            values,
+            color=color,
+            linewidth=0.8,
+            alpha=0.7,
+            marker="o",
+            markersize=4,
+            label=label,
+        )
+        ax.plot(
+            iterates[:1],
+            values[:1],
+            linestyle="none",
+            marker="s",
+            markersize=7,
+            color=color,
+            markeredgecolor="black",
+        )
     ax.set_xlim(*xlim)
     low, high = float(ys.min()), float(ys.max())
     ax.set_ylim(low - 0.05 * (high - low), high + 0.1 * (high - low))
@@ -381,6 +479,74 @@ def plot_1d_descent(
     return ax
 
 
+def _pixel_path(points: np.ndarray, ax: Axes, height: float) -> list[list[float]]:
+    """Data coordinates to image pixels (origin top left), cut at the first non-finite point."""
+    finite = np.isfinite(points).all(axis=1)
+    end = int(np.argmin(finite)) if not finite.all() else len(points)
+    pixels = ax.transData.transform(points[:end]) if end else np.zeros((0, 2))
+    pixels[:, 1] = height - pixels[:, 1]
+    # Far-away points (a diverging run) only need to leave the window in the right direction.
+    return np.clip(pixels, -1e5, 1e5).round(1).tolist()
+
+
+_PLAYER_TEMPLATE = """\
+<div id="{id}" class="optim-lessons-animation" data-frames="{frame_count}"
+     style="max-width:{width}px;font-family:sans-serif;font-size:13px">
+<div style="position:relative;line-height:0">
+<img src="data:image/png;base64,{png}" alt="{alt}"
+     style="width:100%;height:auto;display:block">
+<svg viewBox="0 0 {width} {height}"
+     style="position:absolute;left:0;top:0;width:100%;height:100%">
+<defs><clipPath id="{id}-clip">
+<rect x="{clip_x}" y="{clip_y}" width="{clip_w}" height="{clip_h}"/>
+</clipPath></defs>
+<g clip-path="url(#{id}-clip)">{paths}</g>
+</svg>
+</div>
+<div style="display:flex;align-items:center;gap:8px;margin-top:4px">
+<button type="button" style="min-width:5em">&#9654; play</button>
+<input type="range" min="0" max="{last}" value="{last}" style="flex:1" aria-label="step">
+<span style="min-width:6em">step {last_step}</span>
+</div>
+</div>
+<script>
+(function () {{
+  var root = document.getElementById("{id}");
+  if (!root || root.dataset.ready) {{ return; }}
+  root.dataset.ready = "1";
+  var data = {data};
+  var lines = root.querySelectorAll("polyline"), heads = root.querySelectorAll("circle");
+  var slider = root.querySelector("input"), button = root.querySelector("button");
+  var label = root.querySelector("span"), timer = null;
+  function show(frame) {{
+    var step = data.steps[frame];
+    data.paths.forEach(function (path, i) {{
+      var shown = path.slice(0, Math.min(step, path.length - 1) + 1);
+      lines[i].setAttribute("points", shown.map(function (p) {{ return p.join(","); }}).join(" "));
+      var head = shown[shown.length - 1];
+      if (head) {{ heads[i].setAttribute("cx", head[0]); heads[i].setAttribute("cy", head[1]); }}
+    }});
+    slider.value = frame;
+    label.textContent = "step " + step;
+  }}
+  function stop() {{ clearInterval(timer); timer = null; button.innerHTML = "&#9654; play"; }}
+  button.addEventListener("click", function () {{
+    if (timer) {{ stop(); return; }}
+    var frame = Number(slider.value) >= data.steps.length - 1 ? 0 : Number(slider.value);
+    show(frame);
+    button.innerHTML = "&#10074;&#10074; pause";
+    timer = setInterval(function () {{
+      frame += 1;
+      if (frame >= data.steps.length) {{ stop(); return; }}
+      show(frame);
+    }}, data.interval);
+  }});
+  slider.addEventListener("input", function () {{ stop(); show(Number(slider.value)); }});
+}})();
+</script>
+"""
+
+
 def animate_trajectories(
     surface: Surface | str,
     trajectories: Runs,
@@ -388,17 +554,28 @@ def animate_trajectories(
     frames: int = 60,
     interval: int = 100,
     title: str | None = None,
-    figsize: tuple[float, float] = (5.5, 3.6),
-    dpi: int = 60,
+    figsize: tuple[float, float] = (6.0, 4.0),
+    dpi: int = 80,
+    method: str = "svg",
 ):
     """A self-contained HTML animation of the runs moving on the surface.
 
     The result plays in any browser, without a Python kernel, so it works on the published
-    site where widgets cannot run. It holds at most ``frames`` frames (the iterates are
-    subsampled evenly when a run is longer); with the default size and dpi it weighs a few
-    hundred kilobytes.
+    site, where widgets cannot run. It has a play button and a slider to scrub through the
+    steps, and shows at most ``frames`` frames (iterates are subsampled evenly when a run is
+    longer). Make it the last expression of a cell.
 
-    Returns an :class:`IPython.display.HTML` object: make it the last expression of a cell.
+    Two ways to build it:
+
+    - ``method="svg"`` (default): the contour map is drawn once as an image and the paths are
+      drawn over it by a few lines of JavaScript. A few tens of kilobytes, built in well
+      under a second, and the same bytes on every run (a notebook's stored output can be
+      compared).
+    - ``method="jshtml"``: matplotlib's ``FuncAnimation(...).to_jshtml()``, which stores a full
+      image per frame: about 20 KB per frame at the default size, a few seconds to build, and
+      random element ids in the HTML.
+
+    Returns an :class:`IPython.display.HTML` object.
     """
     from IPython.display import HTML
 
@@ -406,36 +583,118 @@ def animate_trajectories(
     runs = {label: _points(run) for label, run in _as_mapping(trajectories).items()}
     longest = max(len(points) for points in runs.values())
     frame_count = max(1, min(frames, longest))
-    indices = np.unique(np.linspace(0, longest - 1, frame_count).round().astype(int))
+    steps = np.unique(np.linspace(0, longest - 1, frame_count).round().astype(int))
+    if method == "jshtml":
+        return HTML(_animate_with_matplotlib(surface, runs, steps, interval, title, figsize, dpi))
+    if method != "svg":
+        raise ValueError(f"method must be 'svg' or 'jshtml', got {method!r}")
 
+    # The background: contours, minima, start points and a legend, drawn once.
+    figure = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    plot_surface(surface, ax, title=title)
+    run_colors = [COLORS[index % len(COLORS)] for index in range(len(runs))]
+    for color, (label, points) in zip(run_colors, runs.items(), strict=True):
+        ax.plot([], [], color=color, linewidth=1.8, label=label)
+        ax.plot(
+            *points[0],
+            linestyle="none",
+            marker="o",
+            markersize=7,
+            color="white",
+            markeredgecolor="black",
+        )
+    ax.legend(loc="best", fontsize="x-small", framealpha=0.85)
+    figure.tight_layout()
+    figure.canvas.draw()
+    width, height = (int(round(v)) for v in figure.bbox.size)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+
+    paths = [_pixel_path(points, ax, figure.bbox.height) for points in runs.values()]
+    clip_x, clip_y0, clip_w, clip_h = ax.bbox.bounds
+    svg_paths = "".join(
+        f'<polyline fill="none" stroke="{color}" stroke-width="2" stroke-linejoin="round" '
+        f'points="{" ".join(f"{x},{y}" for x, y in path)}"/>'
+        f'<circle r="4" fill="{color}" stroke="black" stroke-width="1" '
+        f'cx="{path[-1][0] if path else -10}" cy="{path[-1][1] if path else -10}"/>'
+        for color, path in zip(run_colors, paths, strict=True)
+    )
+    data = json.dumps(
+        {"paths": paths, "steps": steps.tolist(), "interval": interval}, separators=(",", ":")
+    )
+    element_id = "anim-" + hashlib.sha1((png + data).encode()).hexdigest()[:12]
+    html = _PLAYER_TEMPLATE.format(
+        id=element_id,
+        frame_count=len(steps),
+        width=width,
+        height=height,
+        png=png,
+        alt=escape(f"{surface.title}: " + ", ".join(runs), quote=True),
+        clip_x=round(clip_x, 1),
+        clip_y=round(figure.bbox.height - clip_y0 - clip_h, 1),
+        clip_w=round(clip_w, 1),
+        clip_h=round(clip_h, 1),
+        paths=svg_paths,
+        last=len(steps) - 1,
+        last_step=int(steps[-1]),
+        data=data.replace("</", "<\\/"),
+    )
+    return HTML(html)
+
+
+def _animate_with_matplotlib(
+    surface: Surface,
+    runs: dict[str, np.ndarray],
+    steps: np.ndarray,
+    interval: int,
+    title: str | None,
+    figsize: tuple[float, float],
+    dpi: int,
+) -> str:
+    """The same animation through ``FuncAnimation.to_jshtml`` (one stored image per frame)."""
     figure, ax = plt.subplots(figsize=figsize, dpi=dpi)
-    # A fixed background and one line plus one head marker per run; frames only move those.
     plot_surface(surface, ax, title=title)
     lines, heads = [], []
     for index, (label, points) in enumerate(runs.items()):
         color = COLORS[index % len(COLORS)]
         (line,) = ax.plot([], [], color=color, linewidth=1.6, label=label)
-        (head,) = ax.plot([], [], linestyle="none", marker="o", markersize=6, color=color,
-                          markeredgecolor="black")
-        ax.plot(*points[0], linestyle="none", marker="o", markersize=7, color="white",
-                markeredgecolor="black")
+        (head,) = ax.plot(
+            [], [], linestyle="none", marker="o", markersize=6, color=color, markeredgecolor="black"
+        )
+        ax.plot(
+            *points[0],
+            linestyle="none",
+            marker="o",
+            markersize=7,
+            color="white",
+            markeredgecolor="black",
+        )
         lines.append(line)
         heads.append(head)
     ax.legend(loc="best", fontsize="x-small", framealpha=0.85)
-    counter = ax.text(0.02, 0.04, "", transform=ax.transAxes, fontsize="small",
-                      bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"})
+    counter = ax.text(
+        0.02,
+        0.04,
+        "",
+        transform=ax.transAxes,
+        fontsize="small",
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+    )
     figure.tight_layout()
 
     def draw(frame: int) -> list:
-        step = int(indices[frame])
-        for line, head, points in zip(lines, heads, runs.values()):
+        step = int(steps[frame])
+        for line, head, points in zip(lines, heads, runs.values(), strict=True):
             shown = points[: min(step, len(points) - 1) + 1]
             line.set_data(shown[:, 0], shown[:, 1])
             head.set_data(shown[-1:, 0], shown[-1:, 1])
         counter.set_text(f"step {step}")
         return [*lines, *heads, counter]
 
-    animation = FuncAnimation(figure, draw, frames=len(indices), interval=interval, blit=False)
+    animation = FuncAnimation(figure, draw, frames=len(steps), interval=interval, blit=False)
     html = animation.to_jshtml(default_mode="once")
     plt.close(figure)  # the HTML is the figure; do not also show the last frame as an image
-    return HTML(html)
+    return html

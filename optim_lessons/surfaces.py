@@ -76,7 +76,9 @@ class Surface:
     def __call__(self, xy: Tensor) -> Tensor:
         """The loss at ``xy`` (shape ``(2,)`` or ``(..., 2)``), keeping autograd and device."""
         if xy.shape[-1] != 2:
-            raise ValueError(f"expected points with a last dimension of 2, got shape {tuple(xy.shape)}")
+            raise ValueError(
+                f"expected points with a last dimension of 2, got shape {tuple(xy.shape)}"
+            )
         return self.function(xy[..., 0], xy[..., 1])
 
     @property
@@ -84,12 +86,14 @@ class Surface:
         """The global minimizer (the first of :attr:`minima`)."""
         return self.minima[0]
 
-    def start_tensor(self, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> Tensor:
+    def start_tensor(
+        self, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+    ) -> Tensor:
         """The recommended start as a tensor of shape ``(2,)``."""
         return torch.tensor(self.start, dtype=dtype, device=device)
 
     def grid(self, resolution: int = 200) -> tuple[Tensor, Tensor, Tensor]:
-        """``(X, Y, Z)`` on a ``resolution x resolution`` grid over the plot window (CPU, float64)."""
+        """``(X, Y, Z)`` on a square grid over the plot window (CPU, float64)."""
         xs = torch.linspace(*self.xlim, resolution, dtype=torch.float64)
         ys = torch.linspace(*self.ylim, resolution, dtype=torch.float64)
         grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
@@ -205,8 +209,9 @@ SURFACES: dict[str, Surface] = {
         ylim=(-1.6, 1.6),
         log_scale=False,
         description=(
-            "The origin is a saddle point (curvature +2 along x, -2 along y). Starting almost on "
-            "the ridge y = 0, gradient descent first slides towards the saddle, lingers there while "
+            "The origin is a saddle point (curvature +2 along x, -2 along y). Starting almost "
+            "on the ridge y = 0, gradient descent first slides towards the saddle, lingers there "
+            "while "
             "the tiny y-component grows, and only then escapes to a minimum at (0, +1) or (0, -1). "
             "Gradient noise speeds up the escape."
         ),
@@ -392,7 +397,9 @@ def run_on_surface(
     )
 
 
-def accepted_hyperparameters(optimizer_cls: Callable[..., torch.optim.Optimizer]) -> Mapping[str, Any]:
+def accepted_hyperparameters(
+    optimizer_cls: Callable[..., torch.optim.Optimizer],
+) -> Mapping[str, Any]:
     """The constructor's keyword arguments and their defaults (``params`` left out).
 
     >>> accepted_hyperparameters(torch.optim.SGD)["momentum"]
