@@ -204,8 +204,15 @@ def compare_trajectories(
         report.max_abs_diff_per_step.append(diff)
         if check:
             for index, (a, b) in enumerate(zip(ours_params, reference_params)):
+                a, b = a.detach(), b.detach()
+                # Same test as assert_close (|a - b| <= atol + rtol |b|), about 30 times faster;
+                # assert_close runs only to word the failure.
+                if a.shape == b.shape and a.dtype == b.dtype and torch.allclose(
+                    a, b, rtol=rtol, atol=atol
+                ):
+                    continue
                 torch.testing.assert_close(
-                    a.detach(), b.detach(), rtol=rtol, atol=atol,
+                    a, b, rtol=rtol, atol=atol,
                     msg=lambda m, s=step, i=index: f"step {s}, parameter {i}: {m}",
                 )
     return report

@@ -1,0 +1,202 @@
+"""optim_lessons' Adagrad follows torch.optim.Adagrad step for step, with the same contract."""
+
+import copy
+import inspect
+import re
+
+import pytest
+import torch
+from _optim_checks import (
+    DTYPES,
+    assert_handover_both_ways,
+    assert_same_error,
+    compare_with_scheduler,
+    flag_product,
+    problem_for,
+)
+
+from optim_lessons.optimizers import Adagrad
+from optim_lessons.parity import assert_same_state, compare_trajectories, make_problem
+
+OPTIONS = flag_product(
+    maximize=[False, True],
+    weight_decay=[0.0, 0.1],
+    lr_decay=[0.0, 0.5],
+    initial_accumulator_value=[0.0, 0.1],
+    eps=[1e-10, 1e-2],
+)
+
+
+def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
+    """25 steps of ours and torch's from the same start, every step checked."""
+    return compare_trajectories(
+        Adagrad, torch.optim.Adagrad, kwargs, steps=25, problem=problem_for(kwargs, kind, dtype),
+        dtype=dtype, groups=groups, check=True,
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("options", OPTIONS)
+def test_adagrad_matches_torch_for_every_option_combination(options, dtype):
+    report = run_side_by_side(dict(options, lr=0.05), dtype=dtype)
+    assert_same_state(report.ours, report.reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("maximize", [False, True])
+def test_adagrad_matches_torch_on_complex_parameters(maximize, dtype):
+    kwargs = {"lr": 0.05, "weight_decay": 0.1, "initial_accumulator_value": 0.1,
+              "maximize": maximize}
+    report = run_side_by_side(kwargs, kind="complex", dtype=dtype)
+    assert_same_state(report.ours, report.reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "options", flag_product(maximize=[False, True], lr_decay=[0.0, 0.5], eps=[1e-10, 1e-2])
+)
+def test_adagrad_matches_torch_on_sparse_gradients(options, dtype):
+    kwargs = dict(options, lr=0.5, initial_accumulator_value=0.1)
+    report = run_side_by_side(kwargs, kind="sparse", dtype=dtype)
+    assert report.ours_params[0].grad.is_sparse
+    assert_same_state(report.ours, report.reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adagrad_matches_torch_with_several_param_groups(dtype):
+    # A group's own initial_accumulator_value is ignored by both (the constructor's one is used).
+    groups = [
+        {"lr": 0.1, "lr_decay": 0.2, "initial_accumulator_value": 0.5},
+        {"weight_decay": 0.1, "eps": 1e-3},
+        {"lr": 0.02, "maximize": True},
+    ]
+    report = run_side_by_side({"lr": 0.05}, groups=groups, dtype=dtype)
+    assert_same_state(report.ours, report.reference, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lr", [torch.tensor(0.05), torch.tensor([0.05])], ids=["0-dim", "1-elem"])
+def test_adagrad_matches_torch_with_a_tensor_learning_rate(lr, dtype):
+    run_side_by_side({"lr": lr, "lr_decay": 0.1, "weight_decay": 0.1}, dtype=dtype)
+    run_side_by_side({"lr": lr}, kind="sparse", dtype=dtype)
+
+
+def test_adagrad_creates_state_at_construction_like_torch():
+    problem = make_problem()
+    ours = Adagrad(problem.clone_params(), initial_accumulator_value=0.3)
+    reference = torch.optim.Adagrad(problem.clone_params(), initial_accumulator_value=0.3)
+    assert len(ours.state) == len(reference.state) == len(problem.params)
+    assert_same_state(ours, reference)
+
+
+def test_adagrad_seeds_a_later_param_group_from_the_defaults_like_torch():
+    problem = make_problem()
+    runs = []
+    for cls in (Adagrad, torch.optim.Adagrad):
+        params = problem.clone_params()
+        optimizer = cls(params[:2], lr=0.05, initial_accumulator_value=0.2)
+        optimizer.add_param_group({"params": params[2:], "initial_accumulator_value": 0.7})
+        for _ in range(5):
+            optimizer.zero_grad()
+            problem.loss_fn(params).backward()
+            optimizer.step()
+        runs.append((optimizer, params))
+    (ours, ours_params), (reference, reference_params) = runs
+    assert_same_state(ours, reference, torch.float64)
+    for a, b in zip(ours_params, reference_params, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-9)
+
+
+def test_adagrad_has_torchs_signature_and_defaults():
+    ours = inspect.signature(Adagrad).parameters
+    reference = inspect.signature(torch.optim.Adagrad).parameters
+    switches = {"foreach", "capturable", "differentiable", "fused"}
+    expected = [(p.name, p.kind, p.default) for p in reference.values() if p.name not in switches]
+    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
+
+
+def test_adagrad_state_has_torchs_keys_shapes_dtypes_and_devices():
+    report = compare_trajectories(Adagrad, torch.optim.Adagrad, {}, steps=3)
+    for ours, reference in zip(
+        report.ours.state.values(), report.reference.state.values(), strict=True
+    ):
+        assert list(ours) == list(reference) == ["step", "sum"]
+        for key in ("step", "sum"):
+            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
+                reference[key].shape, reference[key].dtype, reference[key].device
+            )
+
+
+@pytest.mark.parametrize(
+    "kwargs, kind",
+    [
+        ({"lr": 0.05, "weight_decay": 0.1, "lr_decay": 0.1}, "dense"),
+        ({"lr": torch.tensor(0.05), "initial_accumulator_value": 0.1}, "dense"),
+        ({"lr": 0.5, "initial_accumulator_value": 0.1}, "sparse"),
+    ],
+    ids=repr,
+)
+def test_adagrad_state_dict_hands_over_to_and_from_torch(kwargs, kind):
+    assert_handover_both_ways(Adagrad, torch.optim.Adagrad, kwargs, kind=kind)
+
+
+def test_adagrad_loads_an_old_state_dict_like_torch():
+    """Older state dicts lack the newer options and count steps with a Python number."""
+    report = compare_trajectories(Adagrad, torch.optim.Adagrad, {"lr": 0.05}, steps=3)
+    old_style = report.reference.state_dict()
+    for group in old_style["param_groups"]:
+        for key in ("maximize", "foreach", "differentiable", "fused"):
+            del group[key]
+    for param_state in old_style["state"].values():
+        param_state["step"] = int(param_state["step"])
+    for optimizer in (report.ours, report.reference):
+        optimizer.load_state_dict(copy.deepcopy(old_style))
+    assert_same_state(report.ours, report.reference)
+
+
+def test_adagrad_shares_its_sums_like_torch():
+    params = [torch.zeros(3, requires_grad=True)]
+    optimizer = Adagrad(params)
+    optimizer.share_memory()
+    assert optimizer.state[params[0]]["sum"].is_shared()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"lr": -1.0}, "Invalid learning rate: -1.0"),
+        ({"lr": torch.tensor([0.1, 0.2])}, "Tensor lr must be 1-element"),
+        ({"lr_decay": -0.5}, "Invalid lr_decay value: -0.5"),
+        ({"weight_decay": -1}, "Invalid weight_decay value: -1"),
+        ({"initial_accumulator_value": -0.1}, "Invalid initial_accumulator_value value: -0.1"),
+        ({"eps": -1e-10}, "Invalid epsilon value: -1e-10"),
+    ],
+    ids=repr,
+)
+def test_adagrad_rejects_invalid_arguments_with_torchs_message(kwargs, message):
+    params = [torch.zeros(2, requires_grad=True)]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Adagrad(params, **kwargs)
+    assert_same_error(
+        lambda: Adagrad(params, **kwargs), lambda: torch.optim.Adagrad(params, **kwargs)
+    )
+
+
+def test_adagrad_refuses_weight_decay_with_sparse_gradients_like_torch():
+    def step_with_sparse_grad(cls):
+        param = torch.zeros(3, requires_grad=True)
+        param.grad = torch.ones(3).to_sparse()
+        cls([param], weight_decay=0.1).step()
+
+    message = assert_same_error(
+        lambda: step_with_sparse_grad(Adagrad), lambda: step_with_sparse_grad(torch.optim.Adagrad)
+    )
+    assert message == "weight_decay option is not compatible with sparse gradients"
+
+
+def test_adagrad_composes_with_an_lr_scheduler_like_torch():
+    def make_scheduler(optimizer):
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
+
+    kwargs = {"lr": 0.05, "lr_decay": 0.1, "weight_decay": 0.1}
+    compare_with_scheduler(Adagrad, torch.optim.Adagrad, kwargs, make_scheduler)
