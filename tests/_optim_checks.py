@@ -27,6 +27,20 @@ from optim_lessons.parity import (
 DTYPES = [pytest.param(torch.float64, id="float64"), pytest.param(torch.float32, id="float32")]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_cpu_thread() -> Any:
+    """Run a test module on one CPU thread.
+
+    The test problems are tiny: threads gain nothing on them, and on a busy machine handing
+    each small bfloat16 matmul to a thread pool costs a hundred times the arithmetic. Import
+    this fixture into a test module to switch it on there.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def flag_product(**choices: Iterable[Any]) -> list[Any]:
     """Every combination of the given option values, as pytest params with readable ids."""
     names = list(choices)

@@ -8,6 +8,7 @@ from _optim_checks import (
     assert_same_error,
     compare_with_scheduler,
     flag_product,
+    one_cpu_thread,  # noqa: F401 (an autouse fixture)
     problem_for,
 )
 
