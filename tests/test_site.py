@@ -5,7 +5,7 @@ localhost port. Every page named in `_toc.yml` is opened once; the checks below 
 browser saw there:
 
 - the page has the book's title and a heading, and every image on it has loaded;
-- no request for a file of the site failed or answered an error status;
+- no request for a file of the site failed or answered an error status, and no script threw;
 - the navigation lists every page of `_toc.yml`, under its part's caption;
 - a notebook page's Colab button opens exactly that notebook on GitHub's main branch;
 - every animation a notebook stores is on its page and plays there: the book's own player
@@ -63,6 +63,9 @@ COLAB_PREFIX = "https://colab.research.google.com/github/optim-lessons/optim-les
 BUILD_TIMEOUT_S = 1200  # the build takes seconds to a few minutes; a slow shared CPU is no failure
 PAGE_TIMEOUT_MS = 60_000
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+# Jupyter Book 1 and sphinx-thebe 0.3.1 both put `const THEBE_JS_URL = ...` in every page; the
+# second declaration throws, harmlessly (the thebe launch button is off).
+HARMLESS_SCRIPT_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
 
 # What the build reads: a change to any of these makes the built site stale.
 SOURCE_GLOBS = ("_config.yml", "_toc.yml", "book/**/*", "notebooks/*.ipynb")
@@ -244,6 +247,7 @@ class PageReport:
     heading: str = ""
     images: list[dict] = field(default_factory=list)
     local_failures: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     nav_links: list[str] = field(default_factory=list)
     nav_captions: list[str] = field(default_factory=list)
@@ -331,8 +335,12 @@ def visit(browser: object, base_url: str, page_name: str) -> PageReport:
     page.route("**/*", route)
     page.on("response", on_response)
     page.on("requestfailed", on_request_failed)
+    page.on("pageerror", lambda error: report.script_errors.append(str(error)))
     page.goto(url, wait_until="load", timeout=PAGE_TIMEOUT_MS)
-    page.wait_for_function(IMAGES_SETTLED, timeout=PAGE_TIMEOUT_MS)
+    try:
+        page.wait_for_function(IMAGES_SETTLED, timeout=PAGE_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pass  # the image checks below say which image never loaded
     for key, value in page.evaluate(READ_PAGE).items():
         setattr(report, key, value)
     for player in page.query_selector_all(PLAYER_SELECTOR):
@@ -400,6 +408,16 @@ def test_every_image_on_the_page_loads(reports: dict[str, PageReport], page: str
 @pytest.mark.parametrize("page", PAGES)
 def test_no_file_of_the_site_is_missing(reports: dict[str, PageReport], page: str) -> None:
     assert reports[page].local_failures == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_script_on_the_page_throws(reports: dict[str, PageReport], page: str) -> None:
+    errors = [
+        error
+        for error in reports[page].script_errors
+        if not any(harmless in error for harmless in HARMLESS_SCRIPT_ERRORS)
+    ]
+    assert errors == []
 
 
 def test_landing_page_shows_the_cover(reports: dict[str, PageReport]) -> None:
