@@ -177,8 +177,8 @@ def _forward_and_loss(
     """Run the model and the criterion; turn torch's shape errors into one plain sentence."""
     try:
         outputs = model(inputs)
-    except ValueError:
-        raise  # our own models already say what is wrong
+    except (ValueError, torch.OutOfMemoryError):
+        raise  # our models already say what is wrong; out of memory is no shape error
     except RuntimeError as error:
         raise ValueError(
             f"The model cannot take the inputs of {where}: inputs of shape {tuple(inputs.shape)} "

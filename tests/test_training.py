@@ -270,6 +270,21 @@ def test_clip_grad_norm_bounds_the_gradient_the_optimizer_sees() -> None:
     assert norm.item() <= 0.01 * (1 + 1e-5)
 
 
+def test_train_accepts_a_standard_dataloader_and_a_plain_list_of_batches() -> None:
+    loader = synthetic_loader(n=64, batch_size=16)
+    dataset = torch.utils.data.TensorDataset(loader.images, loader.labels)
+    standard = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
+    batches = list(TensorLoader(loader.images, loader.labels, batch_size=16, shuffle=False))
+    runs = []
+    for feed in (standard, batches):
+        net = fresh_net()
+        runs.append(
+            train(net, torch.optim.SGD(net.parameters(), lr=0.1), feed, feed, progress=False)
+        )
+    assert runs[0].steps == 4
+    assert runs[0].loss == runs[1].loss  # the same batches in the same order: the same run
+
+
 def test_train_moves_the_model_to_the_requested_device() -> None:
     net = fresh_net()
     history = train(
