@@ -58,6 +58,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
     "--disable-sync",
+    "--disable-dev-shm-usage",  # containers often give /dev/shm only 64 MB
 ]
 COLAB_PREFIX = "https://colab.research.google.com/github/optim-lessons/optim-lessons/blob/main/"
 BUILD_TIMEOUT_S = 1200  # the build takes seconds to a few minutes; a slow shared CPU is no failure
