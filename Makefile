@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Two workers, one notebook each at a time (--dist loadfile keeps a notebook's cells together).
 XDIST ?= -n 2 --dist loadfile
+# One thread per process: two test workers on two cores, and identical numerics when outputs are
+# stored (make execute) and checked (make test).
+export OMP_NUM_THREADS := 1
 
 .PHONY: help setup data book test test-fast execute lint clean
 
