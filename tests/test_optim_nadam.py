@@ -23,8 +23,9 @@ OPTIONS = flag_product(
     weight_decay=[0.0, 0.1],
     decoupled_weight_decay=[False, True],
     momentum_decay=[4e-3, 0.1],
-    betas=[(0.9, 0.999), (0.5, 0.9)],
 )
+#: The numeric hyperparameters, each at its default and at a far-off value, on one setting.
+NUMBERS = flag_product(betas=[(0.9, 0.999), (0.5, 0.9)], eps=[1e-8, 1e-2])
 
 
 def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
@@ -43,9 +44,10 @@ def test_nadam_matches_torch_for_every_option_combination(options, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("eps", [1e-8, 1e-2])
-def test_nadam_matches_torch_with_a_large_epsilon(eps, dtype):
-    run_side_by_side({"lr": 0.02, "eps": eps}, dtype=dtype)
+@pytest.mark.parametrize("numbers", NUMBERS)
+def test_nadam_matches_torch_for_other_betas_and_eps(numbers, dtype):
+    report = run_side_by_side(dict(numbers, lr=0.02, weight_decay=0.1), dtype=dtype)
+    assert_same_state(report.ours, report.reference, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -96,6 +98,17 @@ def test_nadam_state_has_torchs_keys_shapes_dtypes_and_devices():
             assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
                 reference[key].shape, reference[key].dtype, reference[key].device
             )
+
+
+def test_nadam_scalar_state_follows_the_default_dtype_like_torch():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        report = compare_trajectories(NAdam, torch.optim.NAdam, {}, steps=2, dtype=torch.float32)
+        assert_same_state(report.ours, report.reference, torch.float32)
+        assert next(iter(report.ours.state.values()))["mu_product"].dtype == torch.float64
+    finally:
+        torch.set_default_dtype(previous)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 import copy
 import inspect
 import math
+import pickle
 import re
 
 import pytest
@@ -113,6 +114,22 @@ def test_sgd_state_has_torchs_keys_shapes_dtypes_and_devices():
         assert (buffer.shape, buffer.dtype, buffer.device) == (
             expected.shape, expected.dtype, expected.device
         )
+
+
+def test_sgd_runs_step_hooks_and_survives_pickling_like_any_torch_optimizer():
+    params = [torch.ones(2, requires_grad=True)]
+    optimizer = SGD(params, lr=0.1, momentum=0.9)
+    calls = []
+    optimizer.register_step_pre_hook(lambda *_: calls.append("pre"))
+    optimizer.register_step_post_hook(lambda *_: calls.append("post"))
+    params[0].sum().backward()
+    optimizer.step()
+    assert calls == ["pre", "post"]
+    optimizer.zero_grad()
+    assert params[0].grad is None
+    copied = pickle.loads(pickle.dumps(optimizer))
+    assert copied.param_groups[0]["nesterov"] is False
+    assert torch.equal(next(iter(copied.state.values()))["momentum_buffer"], torch.ones(2))
 
 
 def test_sgd_without_momentum_keeps_no_state_like_torch():

@@ -21,8 +21,8 @@ v_t &\leftarrow \beta_2 v_{t-1} + (1 - \beta_2) g_t^2 \\
 \end{aligned}
 $$
 
-Everything but the decay line is Adam's step, so this module reuses
-:func:`optim_lessons.optimizers.adam.adam_update` (with ``decoupled_weight_decay=True``).
+Everything but the decay line is Adam's step, so this module reuses ``adam_update`` from
+``optim_lessons.optimizers.adam`` (with ``decoupled_weight_decay=True``).
 As in torch.optim, ``AdamW`` is a subclass of ``Adam`` whose param groups always say
 ``decoupled_weight_decay=True``; only the default ``weight_decay`` differs (``1e-2``).
 

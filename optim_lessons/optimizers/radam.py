@@ -36,10 +36,10 @@ A complex parameter is updated as a pair of real ones (its real and imaginary pa
 torch.optim versus the paper:
 
 - The paper switches the adaptive step on when $\rho_t > 4$; torch.optim waits for
-  $\rho_t > 5$, as the authors' released code does.
+  $\rho_t > 5$, close to the authors' released code (which tests $\rho_t \ge 5$).
 - The paper's adaptive rate is $l_t = \sqrt{(1 - \beta_2^t) / v_t}$ with no $\epsilon$;
-  torch.optim adds $\epsilon$ to $\sqrt{v_t}$ before the bias correction, unlike Adam, which adds
-  it to $\sqrt{\hat v_t}$ after.
+  torch.optim, like the released code, adds $\epsilon$ to $\sqrt{v_t}$ before the bias
+  correction, unlike its Adam, which adds it to $\sqrt{\hat v_t}$ after.
 - Weight decay is not in the paper: by default it is an L2 penalty added to the gradient, and
   with ``decoupled_weight_decay=True`` it shrinks $\theta$ directly by $\gamma\lambda$.
 """
