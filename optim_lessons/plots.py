@@ -3,10 +3,14 @@
 Every chapter draws with these functions, so every figure in the book looks the same and
 carries a title, labelled axes and a legend when it shows more than one line.
 
+Runs are coloured from :data:`COLORS` in order, the same in every function, so the third run
+of a dict is orange on a contour map and on a loss curve alike; pass ``colors=`` to choose.
 Single-panel functions return the :class:`~matplotlib.axes.Axes` they drew on (pass ``ax=`` to
 draw into a panel of your own figure); :func:`plot_history` returns the two-panel
-:class:`~matplotlib.figure.Figure`. In a notebook, end the call with ``;`` so that the returned
-object is not printed under the figure.
+:class:`~matplotlib.figure.Figure`. In a notebook, assign the result (``ax = plot_losses(...)``)
+so that the returned object is not printed under the figure. (A trailing ``;`` hides it in
+Jupyter too, but not when nbval re-runs the notebook: its kernel keeps no input history, which
+is what IPython reads to find the ``;``.)
 
 >>> import torch
 >>> from optim_lessons.surfaces import run_on_surface
@@ -44,6 +48,7 @@ from torch import Tensor
 from optim_lessons.surfaces import Surface, Trajectory, get_surface
 
 __all__ = [
+    "COLORS",
     "animate_trajectories",
     "default_title",
     "plot_1d_descent",
@@ -58,10 +63,17 @@ __all__ = [
 #: The figure size every single-panel figure uses (inches); small keeps notebooks small.
 FIGSIZE = (7.0, 4.0)
 
-#: Line colours for the runs of one figure, in order (colour-blind friendly, visible on viridis).
-COLORS = ("#e6194b", "#f58231", "#ffffff", "#ff66cc", "#00e5ff", "#bfef45", "#ffe119", "#a9a9a9")
-#: Line colours on a white background (loss curves).
-CURVE_COLORS = tuple(plt.get_cmap("tab10").colors)
+#: Line colours for the runs of one figure, in order. The same palette serves the contour maps
+#: and the loss curves, so a run keeps its colour from one panel to the next. Pass ``colors=``
+#: to any plotting function to choose others (for example ``colors=COLORS[2:]`` for a panel
+#: that shows the third and fourth runs of a neighbouring panel).
+COLORS = ("#e6194b", "#000000", "#f58231", "#4363d8", "#f032e6", "#00a0a0", "#911eb4", "#9a6324")
+
+
+def _color(index: int, colors: Sequence[str] | None) -> str:
+    palette = colors or COLORS
+    return palette[index % len(palette)]
+
 
 TrajectoryLike = Trajectory | Tensor | np.ndarray
 Runs = Mapping[str, Any] | Sequence[Any] | Trajectory | Tensor
@@ -141,10 +153,12 @@ def plot_surface(
     cmap: str = "viridis",
     show_minima: bool = True,
     colorbar: bool = False,
+    lines: bool = False,
 ) -> Axes:
     """Filled contours of ``surface`` over its plot window, minima marked with stars.
 
-    The title defaults to :func:`default_title` (pass ``title=""`` for none).
+    The title defaults to :func:`default_title` (pass ``title=""`` for none). ``lines=True``
+    adds thin contour lines between the bands (they roughly triple the size of a stored PNG).
 
     Surfaces with ``log_scale=True`` are drawn as contours of :math:`f - f^*` on a log scale, so
     that a valley whose floor is a thousand times lower than its walls still shows structure.
@@ -161,22 +175,12 @@ def plot_surface(
         filled = ax.contourf(
             grid_x, grid_y, np.clip(gaps, floor, top), levels=bounds, norm=norm, cmap=cmap
         )
-        ax.contour(
-            grid_x,
-            grid_y,
-            np.clip(gaps, floor, top),
-            levels=bounds[::2],
-            colors="k",
-            linewidths=0.3,
-            alpha=0.4,
-        )
         bar_label = r"$f - f^*$ (log scale)"
     else:
         filled = ax.contourf(grid_x, grid_y, values, levels=levels, cmap=cmap)
-        ax.contour(
-            grid_x, grid_y, values, levels=filled.levels[::2], colors="k", linewidths=0.3, alpha=0.4
-        )
         bar_label = r"$f$"
+    if lines:
+        ax.contour(filled, levels=filled.levels[::2], colors="k", linewidths=0.3, alpha=0.4)
     if colorbar:
         ax.figure.colorbar(filled, ax=ax, label=bar_label)
     if show_minima:
@@ -208,6 +212,7 @@ def plot_trajectories(
     markers: bool = True,
     colorbar: bool = False,
     legend_loc: str = "best",
+    colors: Sequence[str] | None = None,
 ) -> Axes:
     """Draw each trajectory on the surface's contour map, with the start and minimum marked.
 
@@ -218,6 +223,7 @@ def plot_trajectories(
         ax: draw into this Axes instead of a new figure.
         title: the figure title (default: the surface's name and formula).
         markers: draw a dot at every iterate (turn off for runs of thousands of steps).
+        colors: the runs' line colours, in order (default :data:`COLORS`).
 
     A run that diverges keeps its label, with "(diverged)" added; the window stays on the
     surface's plot limits, so the part of the path outside it is simply not shown.
@@ -228,7 +234,7 @@ def plot_trajectories(
     start_points = []
     for index, (label, run) in enumerate(runs.items()):
         points = _points(run)
-        color = COLORS[index % len(COLORS)]
+        color = _color(index, colors)
         name = f"{label} (diverged)" if _is_diverged(points, surface) else label
         ax.plot(
             points[:, 0],
@@ -275,6 +281,7 @@ def plot_losses(
     smooth_window: int = 1,
     xlabel: str = "step",
     ylabel: str | None = None,
+    colors: Sequence[str] | None = None,
 ) -> Axes:
     """Loss against step for several runs, on a log scale by default.
 
@@ -297,7 +304,7 @@ def plot_losses(
         ax.plot(
             np.arange(values.size),
             values,
-            color=CURVE_COLORS[index % len(CURVE_COLORS)],
+            color=_color(index, colors),
             linewidth=1.5,
             label=label,
         )
@@ -320,6 +327,7 @@ def plot_history(
     show_train_accuracy: bool = False,
     log_loss: bool = False,
     figsize: tuple[float, float] = (11.0, 4.0),
+    colors: Sequence[str] | None = None,
 ) -> Figure:
     """Two panels for real training runs: the smoothed training loss per step, and the test
     accuracy after every epoch.
@@ -330,7 +338,7 @@ def plot_history(
     """
     figure, (loss_ax, accuracy_ax) = plt.subplots(1, 2, figsize=figsize)
     for index, (label, history) in enumerate(histories.items()):
-        color = CURVE_COLORS[index % len(CURVE_COLORS)]
+        color = _color(index, colors)
         loss = np.asarray(history.loss, dtype=float)
         loss_ax.plot(np.arange(loss.size), loss, color=color, alpha=0.15, linewidth=0.8)
         loss_ax.plot(
@@ -387,6 +395,7 @@ def plot_curves(
     logx: bool = False,
     logy: bool = False,
     marker: str | None = "o",
+    colors: Sequence[str] | None = None,
 ) -> Axes:
     """A plain line plot of ``{label: (xs, ys)}``: for sweeps (loss against learning rate,
     gradient variance against batch size) and schedules (learning rate against step)."""
@@ -397,7 +406,7 @@ def plot_curves(
             np.asarray(ys, dtype=float),
             marker=marker,
             markersize=4,
-            color=CURVE_COLORS[index % len(CURVE_COLORS)],
+            color=_color(index, colors),
             label=label,
         )
     if logx:
@@ -422,6 +431,7 @@ def plot_1d_descent(
     xlim: tuple[float, float] | None = None,
     xlabel: str = "$x$",
     ylabel: str = "$f(x)$",
+    colors: Sequence[str] | None = None,
 ) -> Axes:
     """Draw a function of one variable and the iterates of descent runs on it.
 
@@ -448,7 +458,7 @@ def plot_1d_descent(
     for index, (label, iterates) in enumerate(arrays.items()):
         with torch.no_grad():
             values = function(torch.as_tensor(iterates, dtype=torch.float64)).numpy()
-        color = CURVE_COLORS[index % len(CURVE_COLORS)]
+        color = _color(index, colors)
         ax.plot(
             iterates,
             values,
@@ -557,6 +567,7 @@ def animate_trajectories(
     figsize: tuple[float, float] = (6.0, 4.0),
     dpi: int = 80,
     method: str = "svg",
+    colors: Sequence[str] | None = None,
 ):
     """A self-contained HTML animation of the runs moving on the surface.
 
@@ -585,7 +596,9 @@ def animate_trajectories(
     frame_count = max(1, min(frames, longest))
     steps = np.unique(np.linspace(0, longest - 1, frame_count).round().astype(int))
     if method == "jshtml":
-        return HTML(_animate_with_matplotlib(surface, runs, steps, interval, title, figsize, dpi))
+        return HTML(
+            _animate_with_matplotlib(surface, runs, steps, interval, title, figsize, dpi, colors)
+        )
     if method != "svg":
         raise ValueError(f"method must be 'svg' or 'jshtml', got {method!r}")
 
@@ -594,7 +607,7 @@ def animate_trajectories(
     FigureCanvasAgg(figure)
     ax = figure.subplots()
     plot_surface(surface, ax, title=title)
-    run_colors = [COLORS[index % len(COLORS)] for index in range(len(runs))]
+    run_colors = [_color(index, colors) for index in range(len(runs))]
     for color, (label, points) in zip(run_colors, runs.items(), strict=True):
         ax.plot([], [], color=color, linewidth=1.8, label=label)
         ax.plot(
@@ -653,13 +666,14 @@ def _animate_with_matplotlib(
     title: str | None,
     figsize: tuple[float, float],
     dpi: int,
+    colors: Sequence[str] | None,
 ) -> str:
     """The same animation through ``FuncAnimation.to_jshtml`` (one stored image per frame)."""
     figure, ax = plt.subplots(figsize=figsize, dpi=dpi)
     plot_surface(surface, ax, title=title)
     lines, heads = [], []
     for index, (label, points) in enumerate(runs.items()):
-        color = COLORS[index % len(COLORS)]
+        color = _color(index, colors)
         (line,) = ax.plot([], [], color=color, linewidth=1.6, label=label)
         (head,) = ax.plot(
             [], [], linestyle="none", marker="o", markersize=6, color=color, markeredgecolor="black"

@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from optim_lessons.plots import (  # noqa: E402
+    COLORS,
     animate_trajectories,
     default_title,
     plot_1d_descent,
@@ -230,3 +231,23 @@ def test_matplotlib_jshtml_animation_has_the_requested_frame_count(bowl_runs):
 def test_unknown_animation_method_is_refused(bowl_runs):
     with pytest.raises(ValueError, match="method must be"):
         animate_trajectories("bowl", bowl_runs, method="gif")
+
+
+def test_a_run_has_the_same_colour_on_the_map_and_on_the_loss_curve(bowl_runs):
+    map_ax = plot_trajectories("bowl", bowl_runs)
+    loss_ax = plot_losses(bowl_runs)
+    for label in bowl_runs:
+        (on_map,) = [line for line in map_ax.get_lines() if line.get_label() == label]
+        (on_curve,) = [line for line in loss_ax.get_lines() if line.get_label() == label]
+        assert on_map.get_color() == on_curve.get_color()
+
+
+def test_colors_can_be_chosen(bowl_runs):
+    ax = plot_trajectories("bowl", bowl_runs, colors=COLORS[2:])
+    drawn = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert (drawn["SGD"], drawn["Adam"]) == (COLORS[2], COLORS[3])
+
+
+def test_contour_lines_are_optional():
+    plain, lined = plot_surface("saddle"), plot_surface("saddle", lines=True)
+    assert len(lined.get_children()) == len(plain.get_children()) + 1
