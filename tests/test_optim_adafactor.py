@@ -42,6 +42,14 @@ def test_adafactor_matches_torch_for_every_option_combination(kwargs, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("lr", [0.3, 1.0])
+def test_adafactor_matches_torch_when_the_relative_step_size_decays(lr, dtype):
+    # With lr = 0.01 the cap min(lr, 1/sqrt(t)) is lr for 10^4 steps; larger caps let the
+    # 1/sqrt(t) schedule act within 25 steps.
+    check_parity({"lr": lr, "weight_decay": 0.1}, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("eps", [(1e-30, 1e-3), (1e-3, 1e-2), (None, 0.0)], ids=repr)
 def test_adafactor_matches_torch_with_other_epsilons(eps, dtype):
     check_parity({"eps": eps, "lr": 0.05}, dtype)

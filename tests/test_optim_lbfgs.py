@@ -17,7 +17,7 @@ from _optim_checks import (
 )
 
 from optim_lessons.optimizers import LBFGS
-from optim_lessons.parity import assert_same_state, compare_trajectories
+from optim_lessons.parity import Problem, assert_same_state, compare_trajectories
 
 OPTIONS = flag_product(
     line_search_fn=[None, "strong_wolfe"], history_size=[100, 2], maximize=[False, True]
@@ -48,6 +48,53 @@ def test_lbfgs_matches_torch_with_twenty_iterations_per_step_until_it_converges(
 ):
     report = check_parity({"max_iter": 20, "line_search_fn": line_search_fn}, dtype, kind="complex")
     assert report.ours_losses[-1] < 0.5 * report.ours_losses[0]
+
+
+def wavy_problem(dtype, seed):
+    """A bumpy loss, sin^2 ridges on a shallow bowl, whose line searches overshoot and zoom."""
+    generator = torch.Generator().manual_seed(seed)
+    start = torch.randn(3, generator=generator, dtype=dtype)
+    frequency = torch.rand(3, generator=generator, dtype=dtype) * 3 + 0.5
+
+    def loss_fn(ps):
+        x = ps[0]
+        return (torch.sin(frequency * x) ** 2 + 0.05 * x**2).sum() + x.prod() ** 2
+
+    return Problem([start.requires_grad_(True)], loss_fn)
+
+
+def rosenbrock_problem(dtype):
+    start = torch.tensor([-1.5, 2.0], dtype=dtype)
+
+    def loss_fn(ps):
+        x, y = ps[0]
+        return (1 - x) ** 2 + 100 * (y - x**2) ** 2
+
+    return Problem([start.requires_grad_(True)], loss_fn)
+
+
+# Between them these runs take every branch of the strong-Wolfe search: extrapolation, running
+# out of evaluations, "f went up" from the third trial, a slope that turns, zooming with the
+# safeguard that moves a trial away from the bracket's ends, the high end taking the low end's
+# place, and a bracket too short to matter (float32 near a minimum).
+@pytest.mark.parametrize(
+    "make_problem, lr, dtype",
+    [
+        (lambda: wavy_problem(torch.float32, 39), 0.03, torch.float32),
+        (lambda: wavy_problem(torch.float32, 11), 30.0, torch.float32),
+        (lambda: wavy_problem(torch.float64, 39), 0.03, torch.float64),
+        (lambda: rosenbrock_problem(torch.float64), 10.0, torch.float64),
+        (lambda: rosenbrock_problem(torch.float32), 0.1, torch.float32),
+    ],
+    ids=["wavy-small-lr-float32", "wavy-large-lr-float32", "wavy-float64", "rosenbrock-float64",
+         "rosenbrock-float32"],
+)  # fmt: skip
+def test_lbfgs_line_search_matches_torch_through_every_branch(make_problem, lr, dtype):
+    kwargs = {"lr": lr, "line_search_fn": "strong_wolfe"}
+    report = compare_trajectories(
+        LBFGS, torch.optim.LBFGS, kwargs, steps=3, dtype=dtype, problem=make_problem(), check=True
+    )
+    assert_same_state(report.ours, report.reference, dtype)
 
 
 @pytest.mark.parametrize(
