@@ -140,6 +140,11 @@ def _group_params(params: list[Tensor], groups: list[dict[str, Any]] | None) -> 
     return [b for b in buckets if b["params"]]
 
 
+def _loss_value(loss: Tensor | float) -> float:
+    """The closure's loss as a float, detached first (float() warns on a tensor that needs grad)."""
+    return float(loss.detach()) if isinstance(loss, Tensor) else float(loss)
+
+
 @dataclass
 class ParityReport:
     """What a side-by-side run measured."""
@@ -198,8 +203,8 @@ def compare_trajectories(
     for step in range(1, steps + 1):
         ours_loss = ours.step(_closure_for(ours, ours_params, problem.loss_fn))
         reference_loss = reference.step(_closure_for(reference, reference_params, problem.loss_fn))
-        report.ours_losses.append(float(ours_loss))
-        report.reference_losses.append(float(reference_loss))
+        report.ours_losses.append(_loss_value(ours_loss))
+        report.reference_losses.append(_loss_value(reference_loss))
         diff = max((a.detach() - b.detach()).abs().max().item() for a, b in zip(ours_params, reference_params))
         report.max_abs_diff_per_step.append(diff)
         if check:
