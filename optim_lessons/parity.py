@@ -62,12 +62,19 @@ def make_problem(
         real_dtype = dtype
         values = torch.randn(*shape, generator=generator, dtype=real_dtype)
         if complex_:
-            values = torch.complex(values, torch.randn(*shape, generator=generator, dtype=real_dtype))
+            values = torch.complex(
+                values, torch.randn(*shape, generator=generator, dtype=real_dtype)
+            )
         return values.to(device)
 
     if kind == "dense":
         inputs, targets = randn(16, 6), randn(16, 3)
-        params = [randn(5, 6) * 0.5, randn(5) * 0.1, randn(3, 5) * 0.5, torch.tensor(1.0, dtype=dtype, device=device)]
+        params = [
+            randn(5, 6) * 0.5,
+            randn(5) * 0.1,
+            randn(3, 5) * 0.5,
+            torch.tensor(1.0, dtype=dtype, device=device),
+        ]
 
         def loss_fn(ps: list[Tensor]) -> Tensor:
             w1, b1, w2, gain = ps
@@ -120,7 +127,9 @@ def upside_down(problem: Problem) -> Problem:
     return Problem(problem.params, lambda ps: -loss_fn(ps), problem.module)
 
 
-def _closure_for(optimizer: torch.optim.Optimizer, params: list[Tensor], loss_fn: Callable) -> Callable:
+def _closure_for(
+    optimizer: torch.optim.Optimizer, params: list[Tensor], loss_fn: Callable
+) -> Callable:
     def closure() -> Tensor:
         optimizer.zero_grad()
         loss = loss_fn(params)
@@ -197,42 +206,63 @@ def compare_trajectories(
     problem = problem or make_problem(kind, dtype, device, seed)
     ours_params, reference_params = problem.clone_params(), problem.clone_params()
     ours = ours_cls(_group_params(ours_params, copy.deepcopy(groups)), **copy.deepcopy(kwargs))
-    reference = reference_cls(_group_params(reference_params, copy.deepcopy(groups)), **copy.deepcopy(kwargs))
-    report = ParityReport(steps, ours=ours, reference=reference, ours_params=ours_params, reference_params=reference_params)
+    reference = reference_cls(
+        _group_params(reference_params, copy.deepcopy(groups)), **copy.deepcopy(kwargs)
+    )
+    report = ParityReport(
+        steps,
+        ours=ours,
+        reference=reference,
+        ours_params=ours_params,
+        reference_params=reference_params,
+    )
     rtol, atol = TOLERANCES.get(dtype, (1e-4, 1e-6))
     for step in range(1, steps + 1):
         ours_loss = ours.step(_closure_for(ours, ours_params, problem.loss_fn))
         reference_loss = reference.step(_closure_for(reference, reference_params, problem.loss_fn))
         report.ours_losses.append(_loss_value(ours_loss))
         report.reference_losses.append(_loss_value(reference_loss))
-        diff = max((a.detach() - b.detach()).abs().max().item() for a, b in zip(ours_params, reference_params))
+        diff = max(
+            (a.detach() - b.detach()).abs().max().item()
+            for a, b in zip(ours_params, reference_params)
+        )
         report.max_abs_diff_per_step.append(diff)
         if check:
             for index, (a, b) in enumerate(zip(ours_params, reference_params)):
                 a, b = a.detach(), b.detach()
                 # Same test as assert_close (|a - b| <= atol + rtol |b|), about 30 times faster;
                 # assert_close runs only to word the failure.
-                if a.shape == b.shape and a.dtype == b.dtype and torch.allclose(
-                    a, b, rtol=rtol, atol=atol
+                if (
+                    a.shape == b.shape
+                    and a.dtype == b.dtype
+                    and torch.allclose(a, b, rtol=rtol, atol=atol)
                 ):
                     continue
                 torch.testing.assert_close(
-                    a, b, rtol=rtol, atol=atol,
+                    a,
+                    b,
+                    rtol=rtol,
+                    atol=atol,
                     msg=lambda m, s=step, i=index: f"step {s}, parameter {i}: {m}",
                 )
     return report
 
 
-def assert_same_state(ours: torch.optim.Optimizer, reference: torch.optim.Optimizer, dtype: torch.dtype | None = None) -> None:
+def assert_same_state(
+    ours: torch.optim.Optimizer, reference: torch.optim.Optimizer, dtype: torch.dtype | None = None
+) -> None:
     """The two optimizers hold the same state: same keys, and per key the same shape, dtype,
     device and (within tolerance) values; and the same param-group hyperparameters."""
     ours_dict, reference_dict = ours.state_dict(), reference.state_dict()
-    assert set(ours_dict["state"]) == set(reference_dict["state"]), "different parameters carry state"
+    assert set(ours_dict["state"]) == set(reference_dict["state"]), (
+        "different parameters carry state"
+    )
     rtol, atol = TOLERANCES.get(dtype, (1e-4, 1e-6)) if dtype else (1e-4, 1e-6)
     for index, reference_state in reference_dict["state"].items():
         ours_state = ours_dict["state"][index]
         assert set(ours_state) == set(reference_state), (
-            f"parameter {index}: state keys {sorted(ours_state)} != torch's {sorted(reference_state)}"
+            f"parameter {index}: state keys {sorted(ours_state)} "
+            f"!= torch's {sorted(reference_state)}"
         )
         for key, expected in reference_state.items():
             actual = ours_state[key]
@@ -245,24 +275,43 @@ def assert_same_state(ours: torch.optim.Optimizer, reference: torch.optim.Optimi
                     )
                 if expected.is_sparse:
                     actual, expected = actual.to_dense(), expected.to_dense()
-                torch.testing.assert_close(actual, expected, rtol=rtol, atol=atol,
-                                           msg=lambda m, i=index, k=key: f"state[{i}][{k!r}]: {m}")
-            elif isinstance(expected, (list, tuple)) and expected and isinstance(expected[0], Tensor):
-                assert len(actual) == len(expected), f"state[{index}][{key!r}] has a different length"
+                torch.testing.assert_close(
+                    actual,
+                    expected,
+                    rtol=rtol,
+                    atol=atol,
+                    msg=lambda m, i=index, k=key: f"state[{i}][{k!r}]: {m}",
+                )
+            elif (
+                isinstance(expected, (list, tuple)) and expected and isinstance(expected[0], Tensor)
+            ):
+                assert len(actual) == len(expected), (
+                    f"state[{index}][{key!r}] has a different length"
+                )
                 for a, e in zip(actual, expected):
                     torch.testing.assert_close(a, e, rtol=rtol, atol=atol)
             else:
-                assert type(actual) is type(expected), f"state[{index}][{key!r}]: {type(actual)} != {type(expected)}"
+                assert type(actual) is type(expected), (
+                    f"state[{index}][{key!r}]: {type(actual)} != {type(expected)}"
+                )
                 if isinstance(expected, float):
-                    assert abs(actual - expected) <= atol + rtol * abs(expected), f"state[{index}][{key!r}]"
+                    assert abs(actual - expected) <= atol + rtol * abs(expected), (
+                        f"state[{index}][{key!r}]"
+                    )
                 else:
-                    assert actual == expected, f"state[{index}][{key!r}]: {actual!r} != {expected!r}"
+                    assert actual == expected, (
+                        f"state[{index}][{key!r}]: {actual!r} != {expected!r}"
+                    )
     ours_groups = [{k: v for k, v in g.items() if k != "params"} for g in ours_dict["param_groups"]]
-    reference_groups = [{k: v for k, v in g.items() if k != "params"} for g in reference_dict["param_groups"]]
+    reference_groups = [
+        {k: v for k, v in g.items() if k != "params"} for g in reference_dict["param_groups"]
+    ]
     for ours_group, reference_group in zip(ours_groups, reference_groups):
         for key in ours_group:
             if key in reference_group and not isinstance(reference_group[key], Tensor):
-                assert ours_group[key] == reference_group[key], f"param group {key!r}: {ours_group[key]!r} != {reference_group[key]!r}"
+                assert ours_group[key] == reference_group[key], (
+                    f"param group {key!r}: {ours_group[key]!r} != {reference_group[key]!r}"
+                )
 
 
 def handover_trajectory(
