@@ -60,6 +60,7 @@ __all__ = [
     "gaussian_blurs",
     "make_picture",
     "plot_attention",
+    "plot_slide",
     "plot_solve_losses",
     "puzzle_explorer",
     "show_tables",
@@ -326,9 +327,11 @@ class Puzzle:
         return positions
 
     def reset(self, start: Tensor | None = None) -> None:
-        """Put the pieces back at the scrambled start (or at ``start``)."""
+        """Put the pieces back at the scrambled start (or at ``start``) and forget any hints
+        (``positions.grad`` becomes ``None``)."""
         with torch.no_grad():
             self.positions.copy_(self.start if start is None else start.to(self.home))
+        self.positions.grad = None
 
     # -- drawing the table ----------------------------------------------------------------------
 
@@ -378,13 +381,18 @@ class Puzzle:
     def loss(self, positions: Tensor | None = None) -> Tensor:
         """How far the table is from the lid (see the module docstring): the mean squared
         difference, plus the same for blurred copies of the difference."""
+        return sum(self.loss_terms(positions).values())
+
+    def loss_terms(self, positions: Tensor | None = None) -> dict[str, Tensor]:
+        """The loss's terms by name: ``"sharp"``, then ``"blur 0.125"`` and so on (the blur's
+        standard deviation in pieces). Their sum is :meth:`loss`."""
         residual = self.render(positions) - self.lid
         count = self.picture.numel()  # a mean over the picture's area, not the whole table
-        total = residual.pow(2).sum() / count
+        terms = {"sharp": residual.pow(2).sum() / count}
         sigmas = tuple(sigma * self.piece_width for sigma in self.blur)
-        for blurred in gaussian_blurs(residual, sigmas):
-            total = total + blurred.pow(2).sum() / count
-        return total
+        for sigma, blurred in zip(self.blur, gaussian_blurs(residual, sigmas), strict=True):
+            terms[f"blur {sigma:g}"] = blurred.pow(2).sum() / count
+        return terms
 
     def hints(self, positions: Tensor | None = None) -> Tensor:
         """The gradient of the loss with respect to the positions, ``[pieces, 2]``.
@@ -394,7 +402,7 @@ class Puzzle:
         """
         positions = self.positions if positions is None else positions
         positions = positions.detach().requires_grad_(True)
-        with torch.enable_grad():
+        with torch.enable_grad(), _one_thread_on_cpu(self.device):
             (gradient,) = torch.autograd.grad(self.loss(positions), positions)
         return gradient
 
@@ -460,7 +468,7 @@ class Puzzle:
     def table_image(self, positions: Tensor | None = None) -> np.ndarray:
         """The table as an ``[H, W, 3]`` array for ``imshow``: the wooden table shows where no
         piece lies, and colours are clipped to ``[0, 1]`` where pieces overlap."""
-        with torch.no_grad():
+        with torch.no_grad(), _one_thread_on_cpu(self.device):
             positions = self.positions if positions is None else positions.to(self.home)
             table = self.render(positions)
             cover = self._render(torch.ones_like(self.pieces[:, :1]), positions)
@@ -547,7 +555,7 @@ def draw_hints(
     positions: Tensor | None = None,
     ax: Axes | None = None,
     *,
-    title: str = "The hints: each arrow is minus the gradient for one piece",
+    title: str = "The hints: minus the gradient of each piece",
 ) -> Axes:
     """The table with one arrow per piece, pointing along minus the gradient (the way that
     lowers the loss fastest), its length proportional to the gradient's size."""
@@ -558,13 +566,52 @@ def draw_hints(
     hints = puzzle.hints(positions)
     centres = (positions + 0.5).cpu().numpy()
     arrows = (-hints).cpu().numpy()
+    longest = float(np.linalg.norm(arrows, axis=1).max())
     ax.quiver(centres[:, 0], centres[:, 1], arrows[:, 0], arrows[:, 1], color="white",
-              edgecolor="black", linewidth=0.6, angles="xy", scale_units="xy",
-              scale=np.abs(arrows).max() / 0.9, width=0.012)
+              edgecolor="black", linewidth=0.5, angles="xy", scale_units="xy",
+              scale=longest / 0.9, width=0.008, headwidth=3.5, headlength=4, headaxislength=3.5)
     homes = (puzzle.home + 0.5).cpu().numpy()
     ax.plot(homes[:, 0], homes[:, 1], linestyle="none", marker="+", color="black", markersize=6,
             label="slot centres")
     ax.legend(loc="lower right", fontsize="x-small", framealpha=0.85)
+    return ax
+
+
+def plot_slide(
+    puzzle: Puzzle,
+    piece: int,
+    *,
+    span: float = 1.5,
+    points: int = 61,
+    direction: tuple[float, float] = (1.0, 0.0),
+    ax: Axes | None = None,
+) -> Axes:
+    """The loss as one piece slides through its slot while every other piece stays home.
+
+    Draws each term of the loss (:meth:`Puzzle.loss_terms`) and their total against the
+    piece's offset from its slot, from ``-span`` to ``span`` pieces along ``direction``.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 4.0))
+    offsets = torch.linspace(-span, span, points, dtype=puzzle.home.dtype)
+    step = torch.tensor(direction, dtype=puzzle.home.dtype)
+    step = step / step.norm()
+    curves: dict[str, list[float]] = {}
+    with torch.no_grad(), _one_thread_on_cpu(puzzle.device):
+        for offset in offsets:
+            positions = puzzle.home.clone()
+            positions[piece] += (offset * step).to(positions)
+            terms = puzzle.loss_terms(positions)
+            terms = {"total": sum(terms.values()), **terms}
+            for name, value in terms.items():
+                curves.setdefault(name, []).append(float(value))
+    for name, values in curves.items():
+        ax.plot(offsets.numpy(), values, label=name, linewidth=2.2 if name == "total" else 1.2,
+                linestyle="-" if name in ("total", "sharp") else "--")
+    ax.set(title=f"The loss as piece {piece} slides through its slot",
+           xlabel="offset from the slot (pieces)", ylabel="loss")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
     return ax
 
 
@@ -606,6 +653,11 @@ def plot_attention(
     rows = len(records)
     figure, axes = plt.subplots(rows, 2, figsize=figsize or (9.0, 3.0 * rows), squeeze=False,
                                 gridspec_kw={"width_ratios": [1.5, 1]})
+    # one colour scale for every right-hand panel, so that the guides compare at a glance
+    all_sizes = torch.cat([record.effective_step_sizes(steps) for record in records.values()])
+    low, high = float(all_sizes.min()), float(all_sizes.max())
+    if high - low < 1e-3 * max(abs(high), 1e-12):  # all equal (plain SGD alone): widen the scale
+        low, high = low * 0.5, high * 1.5
     for (label, record), (moves_ax, size_ax) in zip(records.items(), axes, strict=True):
         shown = min(steps, record.steps)
         count = record.puzzle.num_pieces
@@ -618,9 +670,6 @@ def plot_attention(
         moves_ax.set_yticks(range(0, count, max(1, count // 8)))
         grid = record.puzzle.grid
         sizes = record.effective_step_sizes(shown).view(grid, grid).numpy()
-        low, high = float(sizes.min()), float(sizes.max())
-        if high - low < 1e-3 * max(abs(high), 1e-12):  # all equal (plain SGD): centre the colours
-            low, high = low * 0.5, high * 1.5
         image = size_ax.imshow(sizes, cmap="viridis", interpolation="nearest", vmin=low, vmax=high)
         figure.colorbar(image, ax=size_ax, label="moved / hint")
         for (row, column), value in np.ndenumerate(sizes):
