@@ -3,32 +3,32 @@ r"""Adadelta: a per-coordinate step size that carries its own units.
 Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012 (arXiv:1212.5701), Algorithm 1.
 
 Adagrad divides by the root of *all* past squared gradients, so its steps shrink forever.
-Adadelta keeps two leaky averages instead: one of the squared gradients, :math:`v`, and one of
-the squared updates, :math:`u`. The ratio of their roots has the units of the parameter, so the
+Adadelta keeps two leaky averages instead: one of the squared gradients, $v$, and one of
+the squared updates, $u$. The ratio of their roots has the units of the parameter, so the
 method needs no learning rate at all in the paper:
 
-.. math::
+$$
+\begin{aligned}
+g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda\,\theta_{t-1}
+    && \text{(gradient, optional L2 penalty)} \\
+v_t &\leftarrow \rho\, v_{t-1} + (1-\rho)\, g_t^2
+    && \text{(average of squared gradients)} \\
+\Delta\theta_t &\leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t
+    && \text{(RMS ratio times gradient)} \\
+u_t &\leftarrow \rho\, u_{t-1} + (1-\rho)\, \Delta\theta_t^2
+    && \text{(average of squared updates)} \\
+\theta_t &\leftarrow \theta_{t-1} - \gamma\, \Delta\theta_t
+    && \text{(step)}
+\end{aligned}
+$$
 
-   \begin{aligned}
-   g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda\,\theta_{t-1}
-       && \text{(gradient, optional L2 penalty)} \\
-   v_t &\leftarrow \rho\, v_{t-1} + (1-\rho)\, g_t^2
-       && \text{(average of squared gradients)} \\
-   \Delta\theta_t &\leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t
-       && \text{(RMS ratio times gradient)} \\
-   u_t &\leftarrow \rho\, u_{t-1} + (1-\rho)\, \Delta\theta_t^2
-       && \text{(average of squared updates)} \\
-   \theta_t &\leftarrow \theta_{t-1} - \gamma\, \Delta\theta_t
-       && \text{(step)}
-   \end{aligned}
-
-with :math:`v_0 = u_0 = 0`. With ``maximize=True`` the gradient is negated first.
+with $v_0 = u_0 = 0$. With ``maximize=True`` the gradient is negated first.
 
 torch.optim versus the paper:
 
-- The update is multiplied by a learning rate :math:`\gamma` (default 1.0); the paper has none.
-- ``weight_decay`` adds :math:`\lambda\theta` to the gradient, an L2 penalty the paper does not use.
-- The default decay is :math:`\rho = 0.9`; the paper's experiments use 0.95.
+- The update is multiplied by a learning rate $\gamma$ (default 1.0); the paper has none.
+- ``weight_decay`` adds $\lambda\theta$ to the gradient, an L2 penalty the paper does not use.
+- The default decay is $\rho = 0.9$; the paper's experiments use 0.95.
 - A complex parameter is treated as two real ones (real and imaginary parts get separate averages).
 """
 

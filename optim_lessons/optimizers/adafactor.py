@@ -1,61 +1,61 @@
 r"""Adafactor: Adam-like second moments at a fraction of the memory, with relative step sizes.
 
 Shazeer & Stern, *Adafactor: Adaptive Learning Rates with Sublinear Memory Cost*, ICML 2018
-(arXiv:1804.04235), Algorithms 4 and 5 (with :math:`\beta_1 = 0`).
+(arXiv:1804.04235), Algorithms 4 and 5 (with $\beta_1 = 0$).
 
-Adam stores one second-moment number per weight. For an :math:`n \times m` matrix Adafactor
-stores only :math:`n + m`: the row means :math:`R` and column means :math:`C` of the squared
+Adam stores one second-moment number per weight. For an $n \times m$ matrix Adafactor
+stores only $n + m$: the row means $R$ and column means $C$ of the squared
 gradients, and rebuilds the full estimate as their outer product (the best rank-1 fit in the
-sense of an I-divergence). Vectors keep an ordinary running average :math:`V`. The step size is
+sense of an I-divergence). Vectors keep an ordinary running average $V$. The step size is
 *relative* to the size of the weights, and updates that are too large are scaled down:
 
-.. math::
+$$
+\begin{aligned}
+\hat\beta_{2,t} &\leftarrow 1 - t^{\tau}
+    && \text{(decay that grows towards 1; } \tau = \text{beta2\_decay}) \\
+\rho_t &\leftarrow \min(\gamma,\ 1/\sqrt t)
+    && \text{(relative step size)} \\
+\alpha_t &\leftarrow \max(\epsilon_2,\ \mathrm{RMS}(\theta_{t-1}))\, \rho_t
+    && \text{(absolute step size)} \\
+\theta &\leftarrow (1 - \gamma\lambda)\, \theta_{t-1}
+    && \text{(decoupled weight decay)} \\
+R_t &\leftarrow \hat\beta_{2,t} R_{t-1}
+    + (1 - \hat\beta_{2,t})\, \mathrm{mean}_{\text{cols}}(g_t^2)
+    && \text{(row factor, matrices)} \\
+C_t &\leftarrow \hat\beta_{2,t} C_{t-1}
+    + (1 - \hat\beta_{2,t})\, \mathrm{mean}_{\text{rows}}(g_t^2)
+    && \text{(column factor, matrices)} \\
+\hat V_t &\leftarrow R_t C_t \,/\, \max(\mathrm{mean}(R_t),\ \epsilon_1)
+    && \text{(rank-1 estimate, matrices)} \\
+\hat V_t &\leftarrow \hat\beta_{2,t} \hat V_{t-1} + (1 - \hat\beta_{2,t})\, g_t^2
+    && \text{(vectors and scalars)} \\
+U_t &\leftarrow g_t \,/\, \max(\sqrt{\hat V_t},\ \epsilon_1)
+    && \text{(normalized gradient)} \\
+\hat U_t &\leftarrow U_t \,/\, \max(1,\ \mathrm{RMS}(U_t)/d)
+    && \text{(update clipping)} \\
+\theta_t &\leftarrow \theta - \alpha_t\, \hat U_t
+    && \text{(step)}
+\end{aligned}
+$$
 
-   \begin{aligned}
-   \hat\beta_{2,t} &\leftarrow 1 - t^{\tau}
-       && \text{(decay that grows towards 1; } \tau = \text{beta2\_decay}) \\
-   \rho_t &\leftarrow \min(\gamma,\ 1/\sqrt t)
-       && \text{(relative step size)} \\
-   \alpha_t &\leftarrow \max(\epsilon_2,\ \mathrm{RMS}(\theta_{t-1}))\, \rho_t
-       && \text{(absolute step size)} \\
-   \theta &\leftarrow (1 - \gamma\lambda)\, \theta_{t-1}
-       && \text{(decoupled weight decay)} \\
-   R_t &\leftarrow \hat\beta_{2,t} R_{t-1}
-       + (1 - \hat\beta_{2,t})\, \mathrm{mean}_{\text{cols}}(g_t^2)
-       && \text{(row factor, matrices)} \\
-   C_t &\leftarrow \hat\beta_{2,t} C_{t-1}
-       + (1 - \hat\beta_{2,t})\, \mathrm{mean}_{\text{rows}}(g_t^2)
-       && \text{(column factor, matrices)} \\
-   \hat V_t &\leftarrow R_t C_t \,/\, \max(\mathrm{mean}(R_t),\ \epsilon_1)
-       && \text{(rank-1 estimate, matrices)} \\
-   \hat V_t &\leftarrow \hat\beta_{2,t} \hat V_{t-1} + (1 - \hat\beta_{2,t})\, g_t^2
-       && \text{(vectors and scalars)} \\
-   U_t &\leftarrow g_t \,/\, \max(\sqrt{\hat V_t},\ \epsilon_1)
-       && \text{(normalized gradient)} \\
-   \hat U_t &\leftarrow U_t \,/\, \max(1,\ \mathrm{RMS}(U_t)/d)
-       && \text{(update clipping)} \\
-   \theta_t &\leftarrow \theta - \alpha_t\, \hat U_t
-       && \text{(step)}
-   \end{aligned}
-
-with :math:`R_0 = C_0 = V_0 = 0` and
-:math:`\mathrm{RMS}(x) = \lVert x\rVert_2/\sqrt{\mathrm{numel}(x)}`.
+with $R_0 = C_0 = V_0 = 0$ and
+$\mathrm{RMS}(x) = \lVert x\rVert_2/\sqrt{\mathrm{numel}(x)}$.
 A tensor with more than two dimensions is factored over its last two, as a stack of matrices.
 With ``maximize=True`` the gradient is negated first.
 
 torch.optim versus the paper:
 
-- The relative step size is capped by the learning rate :math:`\gamma` (default 0.01); the paper
+- The relative step size is capped by the learning rate $\gamma$ (default 0.01); the paper
   caps it at the constant 0.01.
-- :math:`\epsilon_1` is not added to :math:`g^2` inside :math:`R` and :math:`C`; it bounds the
-  denominator :math:`\mathrm{mean}(R)` and :math:`\sqrt{\hat V}` from below instead, and defaults to
-  the machine epsilon of the parameter's dtype rather than :math:`10^{-30}`.
-- :math:`R` and :math:`C` hold means where the paper has sums; after the division by
-  :math:`\mathrm{mean}(R)` the estimate :math:`\hat V` is the same.
-- ``weight_decay`` shrinks the weights by :math:`1 - \gamma\lambda` each step (decoupled, as in
+- $\epsilon_1$ is not added to $g^2$ inside $R$ and $C$; it bounds the
+  denominator $\mathrm{mean}(R)$ and $\sqrt{\hat V}$ from below instead, and defaults to
+  the machine epsilon of the parameter's dtype rather than $10^{-30}$.
+- $R$ and $C$ hold means where the paper has sums; after the division by
+  $\mathrm{mean}(R)$ the estimate $\hat V$ is the same.
+- ``weight_decay`` shrinks the weights by $1 - \gamma\lambda$ each step (decoupled, as in
   AdamW); the paper has no weight decay.
-- There is no first moment: the paper's optional :math:`\beta_1 > 0` is not offered.
-- :math:`\alpha_t` uses the RMS of the weights before the weight decay of the same step.
+- There is no first moment: the paper's optional $\beta_1 > 0$ is not offered.
+- $\alpha_t$ uses the RMS of the weights before the weight decay of the same step.
 """
 
 from __future__ import annotations

@@ -6,41 +6,41 @@ code and Xu, *Towards Optimal One Pass Large Scale Learning with Averaged Stocha
 Descent*, 2011.
 
 Plain SGD with a slowly shrinking step size jitters around the minimum. Polyak and Juditsky
-showed that the *average* of the iterates, :math:`\bar\theta_t = \frac1t\sum_{i\le t}\theta_i`,
+showed that the *average* of the iterates, $\bar\theta_t = \frac1t\sum_{i\le t}\theta_i$,
 converges at the best possible rate even though the iterates themselves do not. The
-parameters follow SGD; the average :math:`\bar\theta` (``ax``) is kept beside them:
+parameters follow SGD; the average $\bar\theta$ (``ax``) is kept beside them:
 
-.. math::
+$$
+\begin{aligned}
+g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda_{wd}\,\theta_{t-1}
+    && \text{(gradient, optional L2 penalty)} \\
+\theta_t &\leftarrow (1 - \lambda\,\eta_{t-1})\,\theta_{t-1} - \eta_{t-1}\, g_t
+    && \text{(decayed SGD step)} \\
+\bar\theta_t &\leftarrow \bar\theta_{t-1} + \mu_{t-1}\,(\theta_t - \bar\theta_{t-1})
+    && \text{(running average, } \bar\theta_t = \theta_t \text{ while } \mu = 1) \\
+\eta_t &\leftarrow \gamma\,/\,(1 + \lambda\gamma t)^{\alpha}
+    && \text{(step-size schedule)} \\
+\mu_t &\leftarrow 1\,/\,\max(1,\ t - t_0)
+    && \text{(averaging weight)}
+\end{aligned}
+$$
 
-   \begin{aligned}
-   g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda_{wd}\,\theta_{t-1}
-       && \text{(gradient, optional L2 penalty)} \\
-   \theta_t &\leftarrow (1 - \lambda\,\eta_{t-1})\,\theta_{t-1} - \eta_{t-1}\, g_t
-       && \text{(decayed SGD step)} \\
-   \bar\theta_t &\leftarrow \bar\theta_{t-1} + \mu_{t-1}\,(\theta_t - \bar\theta_{t-1})
-       && \text{(running average, } \bar\theta_t = \theta_t \text{ while } \mu = 1) \\
-   \eta_t &\leftarrow \gamma\,/\,(1 + \lambda\gamma t)^{\alpha}
-       && \text{(step-size schedule)} \\
-   \mu_t &\leftarrow 1\,/\,\max(1,\ t - t_0)
-       && \text{(averaging weight)}
-   \end{aligned}
-
-with :math:`\eta_0 = \gamma` (the learning rate) and :math:`\mu_0 = 1`. With ``maximize=True``
+with $\eta_0 = \gamma$ (the learning rate) and $\mu_0 = 1$. With ``maximize=True``
 the gradient is negated first.
 
 torch.optim versus the paper:
 
 - The paper averages from the first step; torch.optim copies the iterate into ``ax`` until step
-  :math:`t_0` (default :math:`10^6`) and only then starts averaging, so with the defaults ``ax``
+  $t_0$ (default $10^6$) and only then starts averaging, so with the defaults ``ax``
   is just the current parameter.
 - The averaged point ``ax`` is only kept in the state: the parameters themselves follow SGD, and
   you read the average from ``optimizer.state[p]["ax"]`` yourself.
-- The step size follows the schedule :math:`\gamma/(1+\lambda\gamma t)^\alpha` (:math:`\alpha =
-  0.75`), one of the slowly decaying schedules the paper's theory allows.
-- Each step also shrinks the parameter by :math:`(1-\lambda\eta)`, a decay term from Bottou's
+- The step size follows the schedule $\gamma/(1+\lambda\gamma t)^\alpha$ (default
+  $\alpha = 0.75$), one of the slowly decaying schedules the paper's theory allows.
+- Each step also shrinks the parameter by $(1-\lambda\eta)$, a decay term from Bottou's
   code that the paper does not have; ``weight_decay`` adds a separate L2 penalty on top.
-- The step uses :math:`\eta` and :math:`\mu` computed at the end of the previous step, and keeps
-  them (and the step counter) as scalar tensors on the parameter's device, :math:`\eta` in
+- The step uses $\eta$ and $\mu$ computed at the end of the previous step, and keeps
+  them (and the step counter) as scalar tensors on the parameter's device, $\eta$ in
   float32 even for a float64 parameter.
 - A complex parameter is treated as two real ones.
 """

@@ -6,57 +6,57 @@ Programming 45, 1989; Nocedal & Wright, *Numerical Optimization*, 2nd ed., 2006:
 The line search follows the bracketing-and-zoom scheme with cubic interpolation of Schmidt's
 minFunc.
 
-Newton's method steps along :math:`-H\nabla f` with :math:`H` the inverse Hessian. BFGS
-builds :math:`H` from how the gradient changed between steps; L-BFGS never stores it, only the
-last :math:`m` pairs :math:`s_i = \theta_{i+1} - \theta_i`, :math:`y_i = g_{i+1} - g_i`, and
+Newton's method steps along $-H\nabla f$ with $H$ the inverse Hessian. BFGS
+builds $H$ from how the gradient changed between steps; L-BFGS never stores it, only the
+last $m$ pairs $s_i = \theta_{i+1} - \theta_i$, $y_i = g_{i+1} - g_i$, and
 applies it to a vector with two loops over them:
 
-.. math::
+$$
+\begin{aligned}
+& q \leftarrow -g_k, \qquad \rho_i = 1 / (y_i^\top s_i) \\
+& \textbf{for } i = k-1, \dots, k-m: \quad
+    \alpha_i \leftarrow \rho_i\, s_i^\top q, \quad q \leftarrow q - \alpha_i y_i
+    && \text{(first loop, newest pair first)} \\
+& r \leftarrow \gamma_k\, q, \qquad
+    \gamma_k = \frac{s_{k-1}^\top y_{k-1}}{y_{k-1}^\top y_{k-1}}
+    && \text{(initial inverse Hessian } H_k^0 = \gamma_k I) \\
+& \textbf{for } i = k-m, \dots, k-1: \quad
+    \beta \leftarrow \rho_i\, y_i^\top r, \quad r \leftarrow r + (\alpha_i - \beta)\, s_i
+    && \text{(second loop, oldest pair first)} \\
+& d_k \leftarrow r = -H_k g_k
+    && \text{(search direction)} \\
+& \theta_{k+1} \leftarrow \theta_k + t_k\, d_k
+    && \text{(step of length } t_k)
+\end{aligned}
+$$
 
-   \begin{aligned}
-   & q \leftarrow -g_k, \qquad \rho_i = 1 / (y_i^\top s_i) \\
-   & \textbf{for } i = k-1, \dots, k-m: \quad
-       \alpha_i \leftarrow \rho_i\, s_i^\top q, \quad q \leftarrow q - \alpha_i y_i
-       && \text{(first loop, newest pair first)} \\
-   & r \leftarrow \gamma_k\, q, \qquad
-       \gamma_k = \frac{s_{k-1}^\top y_{k-1}}{y_{k-1}^\top y_{k-1}}
-       && \text{(initial inverse Hessian } H_k^0 = \gamma_k I) \\
-   & \textbf{for } i = k-m, \dots, k-1: \quad
-       \beta \leftarrow \rho_i\, y_i^\top r, \quad r \leftarrow r + (\alpha_i - \beta)\, s_i
-       && \text{(second loop, oldest pair first)} \\
-   & d_k \leftarrow r = -H_k g_k
-       && \text{(search direction)} \\
-   & \theta_{k+1} \leftarrow \theta_k + t_k\, d_k
-       && \text{(step of length } t_k)
-   \end{aligned}
+With ``line_search_fn="strong_wolfe"``, $t_k$ satisfies the strong Wolfe conditions
 
-With ``line_search_fn="strong_wolfe"``, :math:`t_k` satisfies the strong Wolfe conditions
+$$
+f(\theta_k + t d_k) \le f(\theta_k) + c_1 t\, g_k^\top d_k, \qquad
+|\nabla f(\theta_k + t d_k)^\top d_k| \le c_2\, |g_k^\top d_k|,
+$$
 
-.. math::
-
-   f(\theta_k + t d_k) \le f(\theta_k) + c_1 t\, g_k^\top d_k, \qquad
-   |\nabla f(\theta_k + t d_k)^\top d_k| \le c_2\, |g_k^\top d_k|,
-
-with :math:`c_1 = 10^{-4}`, :math:`c_2 = 0.9`; otherwise :math:`t_k` is the learning rate.
-A pair is stored only if :math:`y^\top s > 10^{-10}`, which keeps :math:`H` positive definite.
+with $c_1 = 10^{-4}$, $c_2 = 0.9$; otherwise $t_k$ is the learning rate.
+A pair is stored only if $y^\top s > 10^{-10}$, which keeps $H$ positive definite.
 With ``maximize=True`` the loss and gradient are negated.
 
 torch.optim versus the paper:
 
 - Without a line search (the default) every step has the fixed length ``lr``, and the very first
-  one :math:`\min(1, 1/\lVert g\rVert_1)\,\mathrm{lr}`; the paper's convergence rests on a
+  one $\min(1, 1/\lVert g\rVert_1)\,\mathrm{lr}$; the paper's convergence rests on a
   Wolfe line search.
 - One call to ``step`` runs up to ``max_iter`` iterations (and ``max_eval`` loss evaluations),
   and the stored pairs carry over to the next call, even if the loss has changed in between.
-- A pair with :math:`y^\top s \le 10^{-10}` is skipped, a safeguard the paper does not need
-  because its line search guarantees :math:`y^\top s > 0`.
-- The line search tries :math:`t = \mathrm{lr}` first, extrapolates to at most :math:`10t`, gives
-  up after ``max_eval`` evaluations in all, stops zooming once the bracket is shorter than
-  ``tolerance_change`` (scaled by :math:`\max|d|`), and tests "no longer decreasing" only from
-  its third trial.
-- It stops early when :math:`\max|g| \le` ``tolerance_grad``, when
-  :math:`g^\top d > -`\ ``tolerance_change``, or when the step or the change in loss is smaller
-  than ``tolerance_change``.
+- A pair with $y^\top s \le 10^{-10}$ is skipped, a safeguard the paper does not need
+  because its line search guarantees $y^\top s > 0$.
+- The line search starts from the step length above, extrapolates at most tenfold per trial,
+  gives up after ``max_eval`` evaluations in all, tests "no longer decreasing" only from its
+  third trial, and stops zooming once the bracket times $\max|d|$ is below $10^{-9}$: the
+  group's ``tolerance_change`` is not passed on to it.
+- It stops early when $\max|g|$ falls to ``tolerance_grad``, when the slope $g^\top d$ rises
+  above minus ``tolerance_change``, or when the step or the change in loss is smaller than
+  ``tolerance_change``.
 - ``step`` returns the loss at the start of the call, not the loss it reached.
 - Complex parameters are flattened into pairs of real numbers.
 """
@@ -84,10 +84,10 @@ def two_loop_direction(
     ro: list[Tensor],
     h_diag: Number,
 ) -> tuple[Tensor, list[Tensor]]:
-    """The L-BFGS direction :math:`-H g` from the stored pairs (``old_dirs`` holds the
-    :math:`y_i`, ``old_stps`` the :math:`s_i`, ``ro`` the :math:`1/y_i^\\top s_i`).
+    """The L-BFGS direction $-H g$ from the stored pairs (``old_dirs`` holds the
+    $y_i$, ``old_stps`` the $s_i$, ``ro`` the $1/y_i^\\top s_i$).
 
-    Returns the direction and the :math:`\\alpha_i` of the first loop. Reads its inputs only.
+    Returns the direction and the $\\alpha_i$ of the first loop. Reads its inputs only.
     """
     count = len(old_dirs)
     alphas: list[Any] = [None] * count
@@ -111,8 +111,8 @@ def cubic_minimizer(
     g2: Number,
     bounds: tuple[Number, Number] | None = None,
 ) -> Number:
-    """The minimizer of the cubic through :math:`(x_1, f_1)`, :math:`(x_2, f_2)` with slopes
-    :math:`g_1, g_2` (Nocedal & Wright, eq. 3.59), clipped to ``bounds`` (default: between the
+    """The minimizer of the cubic through $(x_1, f_1)$, $(x_2, f_2)$ with slopes
+    $g_1, g_2$ (Nocedal & Wright, eq. 3.59), clipped to ``bounds`` (default: between the
     two points). When the cubic has no minimizer, the middle of the bounds."""
     if bounds is None:
         bounds = (x1, x2) if x1 <= x2 else (x2, x1)
@@ -144,8 +144,8 @@ def strong_wolfe(
 ) -> tuple[float, Tensor, Number, int]:
     """Find a step length along ``d`` that satisfies the strong Wolfe conditions.
 
-    ``evaluate(t)`` returns the loss and flat gradient at :math:`\\theta + t d` (and leaves the
-    parameters as they were); ``loss``, ``grad`` and ``gtd`` describe :math:`t = 0`. Returns the
+    ``evaluate(t)`` returns the loss and flat gradient at $\\theta + t d$ (and leaves the
+    parameters as they were); ``loss``, ``grad`` and ``gtd`` describe $t = 0$. Returns the
     loss and gradient at the chosen step, the step, and how many evaluations it took.
     """
     d_norm = d.abs().max()

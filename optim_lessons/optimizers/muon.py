@@ -5,47 +5,47 @@ neural networks*, 2024 (https://kellerjordan.github.io/posts/muon/); the ``match
 scaling is from Liu et al., *Muon is Scalable for LLM Training*, 2025 (arXiv:2502.16982).
 
 The momentum of a weight matrix is usually dominated by a few directions. Muon keeps the
-directions but sets every singular value to (about) one: if :math:`B = U\Sigma V^\top`, it steps
-along :math:`UV^\top`, the orthogonal matrix closest to :math:`B`. An SVD would be too slow, so
+directions but sets every singular value to (about) one: if $B = U\Sigma V^\top$, it steps
+along $UV^\top$, the orthogonal matrix closest to $B$. An SVD would be too slow, so
 a few Newton-Schulz iterations of an odd quintic polynomial push the singular values of the
 normalized matrix towards one:
 
-.. math::
+$$
+\begin{aligned}
+B_t &\leftarrow \mu B_{t-1} + (1 - \mu)\, g_t
+    && \text{(momentum, as a moving average)} \\
+\tilde B_t &\leftarrow (1 - \mu)\, g_t + \mu B_t
+    \ \text{(nesterov)}, \quad B_t \ \text{(otherwise)}
+    && \text{(what gets orthogonalized)} \\
+X_0 &\leftarrow \tilde B_t / \max(\lVert \tilde B_t \rVert_F,\ \epsilon)
+    && \text{(singular values into } [0, 1]) \\
+X_{k+1} &\leftarrow a X_k + (b A_k + c A_k^2)\, X_k, \quad A_k = X_k X_k^\top
+    && \text{(Newton-Schulz, } k < \text{ns\_steps}) \\
+\theta &\leftarrow (1 - \gamma\lambda)\, \theta_{t-1}
+    && \text{(decoupled weight decay)} \\
+\theta_t &\leftarrow \theta - \gamma' X_{\text{ns\_steps}}
+    && \text{(step with the adjusted learning rate)}
+\end{aligned}
+$$
 
-   \begin{aligned}
-   B_t &\leftarrow \mu B_{t-1} + (1 - \mu)\, g_t
-       && \text{(momentum, as a moving average)} \\
-   \tilde B_t &\leftarrow (1 - \mu)\, g_t + \mu B_t
-       \ \text{(nesterov)}, \quad B_t \ \text{(otherwise)}
-       && \text{(what gets orthogonalized)} \\
-   X_0 &\leftarrow \tilde B_t / \max(\lVert \tilde B_t \rVert_F,\ \epsilon)
-       && \text{(singular values into } [0, 1]) \\
-   X_{k+1} &\leftarrow a X_k + (b A_k + c A_k^2)\, X_k, \quad A_k = X_k X_k^\top
-       && \text{(Newton-Schulz, } k < \text{ns\_steps}) \\
-   \theta &\leftarrow (1 - \gamma\lambda)\, \theta_{t-1}
-       && \text{(decoupled weight decay)} \\
-   \theta_t &\leftarrow \theta - \gamma' X_{\text{ns\_steps}}
-       && \text{(step with the adjusted learning rate)}
-   \end{aligned}
-
-with :math:`B_0 = 0`, :math:`(a, b, c) = (3.4445, -4.7750, 2.0315)` and, for an
-:math:`A \times B` weight, :math:`\gamma' = \gamma\sqrt{\max(1, A/B)}` (``"original"``),
-:math:`0.2\,\gamma\sqrt{\max(A, B)}` (``"match_rms_adamw"``) or :math:`\gamma\sqrt{A/B}`
+with $B_0 = 0$, $(a, b, c) = (3.4445, -4.7750, 2.0315)$ and, for an
+$A \times B$ weight, $\gamma' = \gamma\sqrt{\max(1, A/B)}$ (``"original"``),
+$0.2\,\gamma\sqrt{\max(A, B)}$ (``"match_rms_adamw"``) or $\gamma\sqrt{A/B}$
 (``"spectral_unclamped"``). The iteration runs in bfloat16, on the transpose when the matrix is
-taller than wide (so that :math:`A_k` is the smaller Gram matrix).
+taller than wide (so that $A_k$ is the smaller Gram matrix).
 
 torch.optim versus the paper:
 
-- The momentum buffer is a moving average, :math:`\mu B + (1-\mu) g`, where the post sums
-  :math:`\mu B + g`; both buffers, and both Nesterov blends, differ only by the factor
-  :math:`1-\mu`, which the normalization removes (up to :math:`\epsilon`).
-- The matrix is divided by :math:`\max(\lVert\cdot\rVert_F, \epsilon)`; the post divides by
-  :math:`\lVert\cdot\rVert_F + \epsilon`.
-- Weight decay is on by default (:math:`\lambda = 0.1`), decoupled and scaled by the unadjusted
-  learning rate; the post's first version has none.
-- The default learning rate is :math:`10^{-3}`; the post's code uses 0.02.
+- The momentum buffer is a moving average, $\mu B + (1-\mu) g$, where the post sums
+  $\mu B + g$; both buffers, and both Nesterov blends, differ only by the factor
+  $1-\mu$, which the normalization removes (up to $\epsilon$).
+- The matrix is divided by $\max(\lVert\cdot\rVert_F, \epsilon)$; the post divides by
+  $\lVert\cdot\rVert_F + \epsilon$.
+- Weight decay is on by default ($\lambda = 0.1$), decoupled and scaled by the unadjusted
+  learning rate; the post's code defaults to none.
+- The default learning rate is $10^{-3}$; the post's code uses 0.02.
 - Only 2-D parameters are accepted; the post flattens convolution filters into matrices.
-- torch.optim's own docstring writes the summed momentum :math:`\mu B + g`, but its code, and
+- torch.optim's own docstring writes the summed momentum $\mu B + g$, but its code, and
   this module, use the moving average.
 """
 

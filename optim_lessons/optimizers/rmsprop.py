@@ -10,34 +10,34 @@ the idea of ignoring the gradient's scale, but measures the scale with a leaky a
 squared gradients, so mini-batches average out. The centered variant subtracts the squared mean
 gradient, dividing by an estimate of the gradient's standard deviation instead:
 
-.. math::
+$$
+\begin{aligned}
+g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda\,\theta_{t-1}
+    && \text{(gradient, optional L2 penalty)} \\
+v_t &\leftarrow \alpha\, v_{t-1} + (1-\alpha)\, g_t^2
+    && \text{(mean square)} \\
+\bar g_t &\leftarrow \alpha\, \bar g_{t-1} + (1-\alpha)\, g_t
+    && \text{(mean gradient, centered only)} \\
+\sigma_t &\leftarrow \sqrt{v_t - \bar g_t^2} + \epsilon
+    \ \text{(centered)}, \quad \sqrt{v_t} + \epsilon \ \text{(otherwise)}
+    && \text{(scale)} \\
+b_t &\leftarrow \mu\, b_{t-1} + g_t / \sigma_t
+    && \text{(momentum buffer, if } \mu > 0) \\
+\theta_t &\leftarrow \theta_{t-1} - \gamma\, b_t
+    \ \text{(if } \mu > 0), \quad \theta_{t-1} - \gamma\, g_t / \sigma_t \ \text{(otherwise)}
+    && \text{(step)}
+\end{aligned}
+$$
 
-   \begin{aligned}
-   g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda\,\theta_{t-1}
-       && \text{(gradient, optional L2 penalty)} \\
-   v_t &\leftarrow \alpha\, v_{t-1} + (1-\alpha)\, g_t^2
-       && \text{(mean square)} \\
-   \bar g_t &\leftarrow \alpha\, \bar g_{t-1} + (1-\alpha)\, g_t
-       && \text{(mean gradient, centered only)} \\
-   \sigma_t &\leftarrow \sqrt{v_t - \bar g_t^2} + \epsilon
-       \ \text{(centered)}, \quad \sqrt{v_t} + \epsilon \ \text{(otherwise)}
-       && \text{(scale)} \\
-   b_t &\leftarrow \mu\, b_{t-1} + g_t / \sigma_t
-       && \text{(momentum buffer, if } \mu > 0) \\
-   \theta_t &\leftarrow \theta_{t-1} - \gamma\, b_t
-       \ \text{(if } \mu > 0), \quad \theta_{t-1} - \gamma\, g_t / \sigma_t \ \text{(otherwise)}
-       && \text{(step)}
-   \end{aligned}
-
-with :math:`v_0 = \bar g_0 = b_0 = 0`. With ``maximize=True`` the gradient is negated first.
+with $v_0 = \bar g_0 = b_0 = 0$. With ``maximize=True`` the gradient is negated first.
 
 torch.optim versus the paper:
 
-- :math:`\epsilon` is added after the square root; Graves adds it inside
-  (:math:`\sqrt{v - \bar g^2 + \epsilon}`, :math:`\epsilon = 10^{-4}`); the lecture has none.
-- The momentum buffer accumulates :math:`g/\sigma` and the learning rate multiplies the buffer;
+- $\epsilon$ is added after the square root; Graves adds it inside
+  ($\sqrt{v - \bar g^2 + \epsilon}$, $\epsilon = 10^{-4}$); the lecture has none.
+- The momentum buffer accumulates $g/\sigma$ and the learning rate multiplies the buffer;
   Graves puts the learning rate inside the buffer, which differs once the learning rate changes.
-- The default decay is :math:`\alpha = 0.99`; the lecture uses 0.9 and Graves 0.95.
+- The default decay is $\alpha = 0.99$; the lecture uses 0.9 and Graves 0.95.
 - ``weight_decay`` adds an L2 penalty to the gradient that neither source uses.
 - A complex parameter is treated as two real ones.
 """

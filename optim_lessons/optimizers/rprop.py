@@ -4,28 +4,28 @@ Riedmiller & Braun, *A Direct Adaptive Method for Faster Backpropagation Learnin
 Algorithm*, IEEE International Conference on Neural Networks, 1993.
 
 The size of a gradient says little about how far to go, so Rprop ignores it. Every weight
-keeps a step size :math:`\Delta`. While the gradient keeps its sign, the step size grows by
-:math:`\eta_+`; when the sign flips, the last step jumped over a minimum, so the step size
-shrinks by :math:`\eta_-` and the weight waits one step:
+keeps a step size $\Delta$. While the gradient keeps its sign, the step size grows by
+$\eta_+$; when the sign flips, the last step jumped over a minimum, so the step size
+shrinks by $\eta_-$ and the weight waits one step:
 
-.. math::
+$$
+\begin{aligned}
+s_t &\leftarrow \operatorname{sign}(g_t\, g_{t-1})
+    && \text{(did the gradient keep its sign?)} \\
+\Delta_t &\leftarrow \operatorname{clip}\big(\Delta_{t-1} \cdot
+    \{\eta_+ \text{ if } s_t > 0;\ \eta_- \text{ if } s_t < 0;\ 1 \text{ if } s_t = 0\},\
+    \Delta_{\min}, \Delta_{\max}\big)
+    && \text{(adapt the step size)} \\
+g_t &\leftarrow 0 \ \text{ where } s_t < 0
+    && \text{(no move after a sign flip)} \\
+\theta_t &\leftarrow \theta_{t-1} - \operatorname{sign}(g_t)\, \Delta_t
+    && \text{(step)} \\
+g_{t-1} &\leftarrow g_t
+    && \text{(remember, zeros included)}
+\end{aligned}
+$$
 
-   \begin{aligned}
-   s_t &\leftarrow \operatorname{sign}(g_t\, g_{t-1})
-       && \text{(did the gradient keep its sign?)} \\
-   \Delta_t &\leftarrow \operatorname{clip}\big(\Delta_{t-1} \cdot
-       \{\eta_+ \text{ if } s_t > 0;\ \eta_- \text{ if } s_t < 0;\ 1 \text{ if } s_t = 0\},\
-       \Delta_{\min}, \Delta_{\max}\big)
-       && \text{(adapt the step size)} \\
-   g_t &\leftarrow 0 \ \text{ where } s_t < 0
-       && \text{(no move after a sign flip)} \\
-   \theta_t &\leftarrow \theta_{t-1} - \operatorname{sign}(g_t)\, \Delta_t
-       && \text{(step)} \\
-   g_{t-1} &\leftarrow g_t
-       && \text{(remember, zeros included)}
-   \end{aligned}
-
-with :math:`g_0 = 0` and :math:`\Delta_0 = \gamma` (the learning rate). With ``maximize=True``
+with $g_0 = 0$ and $\Delta_0 = \gamma$ (the learning rate). With ``maximize=True``
 the gradient is negated first.
 
 torch.optim versus the paper:
@@ -33,7 +33,7 @@ torch.optim versus the paper:
 - After a sign flip the paper takes the previous step back ("weight-backtracking"); torch.optim
   only skips the move, the variant Igel & Hüsken (2000) call iRprop⁻.
 - The initial step size is the learning rate (default 0.01); the paper suggests 0.1.
-- The step size is clipped to :math:`[\Delta_{\min}, \Delta_{\max}]` on every step, not only when
+- The step size is clipped to $[\Delta_{\min}, \Delta_{\max}]$ on every step, not only when
   it grows or shrinks.
 - A complex parameter is treated as two real ones, each with its own step size.
 """
