@@ -276,7 +276,7 @@ class LBFGS(torch.optim.Optimizer):
                 piece = p.grad.view(-1)
             pieces.append(as_real(piece).view(-1))
         flat = torch.cat(pieces)
-        return flat.neg_() if self.param_groups[0]["maximize"] else flat
+        return flat.neg_() if self.param_groups[0].get("maximize", False) else flat
 
     def _move(self, t: Number, direction: Tensor) -> None:
         """theta = theta + t * direction."""
@@ -290,7 +290,7 @@ class LBFGS(torch.optim.Optimizer):
         """The closure's own return value, and the loss as a float that ``maximize`` negates."""
         value = evaluate_closure(closure)
         number = float(value.detach()) if isinstance(value, Tensor) else float(value)
-        return value, -number if self.param_groups[0]["maximize"] else number
+        return value, -number if self.param_groups[0].get("maximize", False) else number
 
     def _evaluate_along(
         self, closure: Callable, start: list[Tensor], t: Number, direction: Tensor
