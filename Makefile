@@ -16,6 +16,7 @@ help:
 	@echo "make book     set up, then build the site into _build/html (from stored outputs)"
 	@echo "make test     set up, then run the unit tests and every notebook (pytest --nbval)"
 	@echo "make execute  re-run every notebook in place to refresh its stored outputs"
+	@echo "make test-fast  the library's unit tests only (no notebooks, no browser)"
 	@echo "make lint     ruff over the library and the tests"
 	@echo "make clean    remove _build (the venv and the data cache stay)"
 
@@ -32,12 +33,16 @@ data: $(STAMP)
 	$(BIN)/python -m optim_lessons.data
 
 book: data
-	rm -rf _build/html
+	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "The book is in _build/html: open $(CURDIR)/_build/html/index.html"
 
 test: data
 	$(BIN)/python -m pytest --nbval $(XDIST)
+
+# The library's unit tests only: no notebooks, no browser.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not browser and not slow" $(XDIST)
 
 execute: data
 	@for nb in $(NOTEBOOKS); do \
@@ -46,7 +51,7 @@ execute: data
 	done
 
 lint: $(STAMP)
-	$(BIN)/ruff check optim_lessons tests
+	$(BIN)/ruff check optim_lessons tests book
 
 clean:
 	rm -rf _build
