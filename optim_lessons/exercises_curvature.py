@@ -1,0 +1,336 @@
+r"""Rprop as the paper wrote it, state recorders, and the self-checks of the chapter on Rprop,
+ASGD and L-BFGS.
+
+``torch.optim.Rprop`` does not take a step back after a sign flip. Riedmiller and Braun's
+original rule does ("weight-backtracking"): where the gradient changed sign, the last move of
+that weight is undone and its step size shrinks,
+
+$$
+\Delta\theta_t = \begin{cases}
+-\operatorname{sign}(g_t)\,\Delta_t & \text{if } g_t\,g_{t-1} \ge 0, \\
+-\Delta\theta_{t-1} & \text{if } g_t\,g_{t-1} < 0 \quad \text{(back to where it was)},
+\end{cases}
+$$
+
+and in both variants the remembered gradient is set to zero after a flip, so that the next step
+neither grows nor shrinks the step size. :class:`PaperRprop` runs the original rule so that the
+chapter can put it beside ``torch.optim.Rprop``.
+
+The recorders (:func:`record_state`, :func:`watch`) read an optimizer's state after every step:
+Rprop's step sizes, ASGD's average ``ax``, L-BFGS's evaluation count, or any measurement of a
+model during training. The ``check_*`` functions are the exercises' self-checks: each raises an
+``AssertionError`` that says what is wrong, or prints what it verified.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim.optimizer import Optimizer, ParamsT
+
+from optim_lessons.optimizers._common import check_learning_rate, evaluate_closure
+from optim_lessons.surfaces import SURFACES, Surface, Trajectory, run_on_surface
+
+__all__ = [
+    "PaperRprop",
+    "Watched",
+    "check_averaged_copy",
+    "check_lbfgs_precision",
+    "check_steps_to_cap",
+    "paper_rprop_update",
+    "record_state",
+    "watch",
+]
+
+
+# ------------------------------------------------------------------ Rprop with weight-backtracking
+
+
+def paper_rprop_update(
+    param: Tensor,
+    grad: Tensor,
+    prev: Tensor,
+    step_size: Tensor,
+    last_move: Tensor,
+    *,
+    etaminus: float,
+    etaplus: float,
+    step_size_min: float,
+    step_size_max: float,
+) -> None:
+    """One step of Riedmiller & Braun's Rprop (with weight-backtracking) for one parameter.
+
+    Writes into ``param``, ``prev`` (the last gradient, zero after a flip), ``step_size`` and
+    ``last_move`` (the change the step made to ``param``); ``grad`` is only read.
+    """
+    agreement = grad.mul(prev).sign()  # sign(g_t g_{t-1})
+    grow, flip = agreement > 0, agreement < 0
+    step_size.copy_(
+        torch.where(grow, step_size.mul(etaplus).clamp(max=step_size_max), step_size)
+    )  # Delta_t = min(eta+ Delta_{t-1}, Delta_max) while the sign holds
+    step_size.copy_(
+        torch.where(flip, step_size.mul(etaminus).clamp(min=step_size_min), step_size)
+    )  # Delta_t = max(eta- Delta_{t-1}, Delta_min) after a flip
+    move = torch.where(flip, -last_move, -grad.sign() * step_size)  # undo, or step by Delta_t
+    param.add_(move)
+    last_move.copy_(move)
+    prev.copy_(grad.masked_fill(flip, 0))  # no adaptation on the step after a flip
+
+
+class PaperRprop(Optimizer):
+    """Rprop as Riedmiller & Braun (1993) wrote it: after a sign flip the weight goes back.
+
+    Hyperparameters as in ``torch.optim.Rprop`` (``lr`` is the initial step size), without
+    ``maximize``. The state of a parameter holds ``prev``, ``step_size`` and ``last_move``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+    ) -> None:
+        check_learning_rate(lr)
+        if not 0.0 < etas[0] < 1.0 < etas[1]:
+            raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
+        super().__init__(params, {"lr": lr, "etas": etas, "step_sizes": step_sizes})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
+        """Update every parameter that has a gradient; return the closure's loss, if given."""
+        loss = evaluate_closure(closure)
+        for group in self.param_groups:
+            etaminus, etaplus = group["etas"]
+            step_size_min, step_size_max = group["step_sizes"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                if param.is_complex() or param.grad.is_sparse:
+                    raise RuntimeError("PaperRprop takes real, dense parameters and gradients")
+                state = self.state[param]
+                if len(state) == 0:
+                    state["prev"] = torch.zeros_like(param)
+                    state["step_size"] = torch.full_like(param, float(group["lr"]))
+                    state["last_move"] = torch.zeros_like(param)
+                paper_rprop_update(
+                    param,
+                    param.grad,
+                    state["prev"],
+                    state["step_size"],
+                    state["last_move"],
+                    etaminus=etaminus,
+                    etaplus=etaplus,
+                    step_size_min=step_size_min,
+                    step_size_max=step_size_max,
+                )
+        return loss
+
+
+# ---------------------------------------------------------------------------------- recorders
+
+
+def _snapshot(value: Any) -> Tensor:
+    """A state entry as a flat float64 CPU tensor (a number becomes a 1-element tensor)."""
+    if isinstance(value, Tensor):
+        value = value.detach()
+        if value.is_complex():
+            value = torch.view_as_real(value)
+        return value.to("cpu", torch.float64).reshape(-1).clone()
+    return torch.tensor([float(value)], dtype=torch.float64)
+
+
+def record_state(
+    surface: Surface | str,
+    optimizer_cls: Callable[..., Optimizer],
+    keys: Sequence[str],
+    steps: int = 100,
+    *,
+    label: str | None = None,
+    **settings: Any,
+) -> tuple[Trajectory, dict[str, Tensor]]:
+    """:func:`~optim_lessons.surfaces.run_on_surface`, also recording ``optimizer.state`` after
+    every step.
+
+    ``settings`` go to ``run_on_surface`` (``start``, ``noise``, ``seed``, ...) and on to the
+    optimizer (``lr``, ...). Returns the trajectory and, per key, a tensor with one row per
+    step: ``records["step_size"][t]`` holds Rprop's step sizes after step ``t + 1``. A number
+    in the state (L-BFGS's ``func_evals``) gives a column of shape ``(steps, 1)``.
+
+    >>> path, records = record_state("bowl", torch.optim.Rprop, ["step_size"], steps=3)
+    >>> records["step_size"][:, 0].tolist()  # lr 0.01 grows by 1.2 while the sign holds
+    [0.01, 0.012, 0.0144]
+    """
+    recorded: dict[str, list[Tensor]] = {key: [] for key in keys}
+
+    def build(params: list[Tensor], **hyperparameters: Any) -> Optimizer:
+        optimizer = optimizer_cls(params, **hyperparameters)
+        (point,) = params
+
+        def record(opt: Optimizer, args: Any, kwargs: Any) -> None:
+            for key in keys:
+                recorded[key].append(_snapshot(opt.state[point][key]))
+
+        optimizer.register_step_post_hook(record)
+        return optimizer
+
+    name = label or getattr(optimizer_cls, "__name__", type(optimizer_cls).__name__)
+    trajectory = run_on_surface(surface, build, steps, label=name, **settings)
+    empty = torch.empty(0, 0, dtype=torch.float64)
+    return trajectory, {
+        key: torch.stack(values) if values else empty for key, values in recorded.items()
+    }
+
+
+@dataclass
+class Watched:
+    """What :func:`watch` measured: ``values[i]`` right after optimizer step ``steps[i]``."""
+
+    steps: list[int] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    handle: Any = None
+
+    def stop(self) -> None:
+        """Stop measuring (remove the hook from the optimizer)."""
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None
+
+
+def watch(optimizer: Optimizer, measure: Callable[[], Any], every: int = 1) -> Watched:
+    """Call ``measure()`` after every ``every``-th ``optimizer.step`` and keep what it returns.
+
+    It runs as a step hook, so it works inside any training loop, e.g.
+    ``watch(optimizer, lambda: evaluate(model, loader).loss, every=10)`` before
+    ``train(model, optimizer, ...)``. ``measure`` runs with gradients off.
+    """
+    if every < 1:
+        raise ValueError(f"every must be a positive integer, got {every!r}")
+    watched = Watched()
+    count = 0
+
+    def after_step(opt: Optimizer, args: Any, kwargs: Any) -> None:
+        nonlocal count
+        count += 1
+        if count % every == 0:
+            with torch.no_grad():
+                watched.values.append(measure())
+            watched.steps.append(count)
+
+    watched.handle = optimizer.register_step_post_hook(after_step)
+    return watched
+
+
+# ------------------------------------------------------------------------ exercise self-checks
+
+
+def check_steps_to_cap(
+    answer: int, lr: float = 0.01, etaplus: float = 1.2, step_size_max: float = 50.0
+) -> None:
+    """Exercise: after how many steps with a gradient of constant sign does Rprop's step size
+    first reach its cap ``step_size_max``?
+
+    The check runs ``torch.optim.Rprop`` on $f(w) = w$ (gradient 1 at every step) and counts.
+    """
+    weight = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Rprop(
+        [weight], lr=lr, etas=(0.5, etaplus), step_sizes=(1e-6, step_size_max)
+    )
+    steps = 0
+    while True:
+        optimizer.zero_grad()
+        weight.sum().backward()
+        optimizer.step()
+        steps += 1
+        if optimizer.state[weight]["step_size"].item() >= step_size_max or steps > 10_000:
+            break
+    assert answer == steps, (
+        f"{answer} is not it. Which step size does the first step use (is there a previous "
+        f"gradient to compare with)? From then on it grows by {etaplus} per step until it "
+        f"reaches {step_size_max}."
+    )
+    print(
+        f"Right: {steps} steps. The step size grew from {lr} to {step_size_max} "
+        f"({step_size_max / lr:.0f} times) by factors of {etaplus}."
+    )
+
+
+def check_averaged_copy(make_copy: Callable[[nn.Module, Optimizer], nn.Module]) -> None:
+    """Exercise: ``make_copy(model, optimizer)`` returns a new model that holds ASGD's average
+    ``ax`` and leaves ``model`` (and the optimizer) as they were.
+
+    The check trains a small network with ``torch.optim.ASGD`` (averaging from step 5) on random
+    data, calls ``make_copy``, and compares.
+    """
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.randn(64, 8, generator=generator)
+    targets = torch.randn(64, 1, generator=generator)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
+    optimizer = torch.optim.ASGD(model.parameters(), lr=0.05, t0=5)
+    for start in range(0, 64 * 3, 16):
+        rows = slice(start % 64, start % 64 + 16)
+        optimizer.zero_grad()
+        nn.functional.mse_loss(model(inputs[rows]), targets[rows]).backward()
+        optimizer.step()
+    before = [p.detach().clone() for p in model.parameters()]
+    averages = [optimizer.state[p]["ax"].clone() for p in model.parameters()]
+    assert any(not torch.equal(b, a) for b, a in zip(before, averages, strict=True)), (
+        "the check's own run should make the average differ from the parameters"
+    )
+    averaged = make_copy(model, optimizer)
+    assert isinstance(averaged, nn.Module), "make_copy should return an nn.Module"
+    assert averaged is not model, "make_copy should return a new model, not change this one"
+    for index, (p, original) in enumerate(zip(model.parameters(), before, strict=True)):
+        assert torch.equal(p.detach(), original), (
+            f"parameter {index} of the original model changed: keep it as it was"
+        )
+    copied = list(averaged.parameters())
+    assert len(copied) == len(averages), "the copy should have the model's parameters"
+    for index, (p, average) in enumerate(zip(copied, averages, strict=True)):
+        assert torch.equal(p.detach(), average), (
+            f"parameter {index} of the copy is not optimizer.state[p]['ax']"
+        )
+    with torch.no_grad():
+        raw = nn.functional.mse_loss(model(inputs), targets).item()
+        mean = nn.functional.mse_loss(averaged(inputs), targets).item()
+    print(
+        f"Right: the copy holds the average. Loss of the raw iterate {raw:.4f}, "
+        f"of the average {mean:.4f}."
+    )
+
+
+def check_lbfgs_precision(settings: dict[str, Any], calls: int = 3, target: float = 1e-20) -> None:
+    """Exercise: choose ``torch.optim.LBFGS`` settings that bring Rosenbrock's function below
+    ``target`` within ``calls`` calls of ``step``, from the book's start $(-1.5, 2)$.
+    """
+    rosenbrock = SURFACES["rosenbrock"]
+    point = rosenbrock.start_tensor().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([point], **settings)
+    evaluations = 0
+
+    def closure() -> Tensor:
+        nonlocal evaluations
+        evaluations += 1
+        optimizer.zero_grad()
+        loss = rosenbrock(point)
+        loss.backward()
+        return loss
+
+    for _ in range(calls):
+        optimizer.step(closure)
+    value = rosenbrock(point.detach()).item()
+    assert math.isfinite(value), f"with {settings} L-BFGS diverged"
+    assert value < target, (
+        f"with {settings}, f = {value:.3g} after {calls} calls of step ({evaluations} "
+        f"evaluations); it must fall below {target:g}. Which of the stopping tests fires first?"
+    )
+    print(
+        f"Right: f = {value:.3g} after {calls} calls of step and {evaluations} evaluations "
+        f"of the closure, at ({point[0].item():.12f}, {point[1].item():.12f})."
+    )
