@@ -59,6 +59,7 @@ def record_lrs(
     key: str = "lr",
     group: int = 0,
     optimizer: Optimizer | None = None,
+    step_every: int = 1,
 ) -> list[float]:
     """The learning rate each of ``steps`` optimizer steps would use, with no training at all.
 
@@ -67,9 +68,11 @@ def record_lrs(
     ``param_groups[group][key]`` just before optimizer step ``i``: the value that step uses.
 
     The loop is the one a training script runs: ``optimizer.step()`` and then
-    ``scheduler.step()``, so torch's "step order" warning stays quiet. A
-    :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` needs the metric it watches: pass one
-    value per step in ``metrics`` (entry ``i`` is reported after step ``i``).
+    ``scheduler.step()``, so torch's "step order" warning stays quiet. ``step_every`` steps the
+    scheduler only after every ``step_every``-th optimizer step: pass the number of batches per
+    epoch to see what a schedule stepped once per epoch does to the rate of every batch.
+    A :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` needs the metric it watches: pass
+    one value per scheduler step in ``metrics`` (entry ``j`` is reported at its ``j``-th step).
 
     By default the optimizer is :func:`stand_in_optimizer` (``lr``, ``momentum``). Pass your
     own ``optimizer`` to record on it instead; its parameters must have no gradient (``grad``
@@ -77,8 +80,13 @@ def record_lrs(
     """
     if steps < 0:
         raise ValueError(f"steps must be non-negative, got {steps}")
-    if metrics is not None and len(metrics) < steps:
-        raise ValueError(f"metrics has {len(metrics)} values, but {steps} steps need one each")
+    if step_every < 1:
+        raise ValueError(f"step_every must be at least 1, got {step_every}")
+    scheduler_steps = steps // step_every
+    if metrics is not None and len(metrics) < scheduler_steps:
+        raise ValueError(
+            f"metrics has {len(metrics)} values, but {scheduler_steps} scheduler steps need one"
+        )
     if optimizer is None:
         optimizer = stand_in_optimizer(lr=lr, momentum=momentum)
     else:
@@ -92,10 +100,12 @@ def record_lrs(
     for i in range(steps):
         values.append(read_group_value(optimizer.param_groups[group], key))
         optimizer.step()  # no gradient anywhere: nothing moves, but the order stays right
+        if (i + 1) % step_every:
+            continue
         if metrics is None:
             scheduler.step()
         else:
-            scheduler.step(metrics[i])
+            scheduler.step(metrics[(i + 1) // step_every - 1])
     return values
 
 
@@ -138,13 +148,15 @@ def animate_schedules(
     xlabel: str = "optimizer step (batch)",
     ylabel: str = "learning rate",
     figsize: tuple[float, float] = (6.0, 3.4),
+    dpi: int = 72,
     interval: int = 400,
 ) -> Any:
     """A :class:`~matplotlib.animation.FuncAnimation` with one frame per ``(caption, curves)``.
 
     Each frame redraws the named curves and shows its caption under the title. The axes keep
     the limits that fit every frame, so the reader sees shapes change, not the scale. Render it
-    for a page that has no kernel with ``HTML(animation.to_jshtml())``.
+    for a page that has no kernel with ``HTML(animation.to_jshtml())``; every frame is stored as
+    an image, so a low ``dpi`` keeps the page light.
     """
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation
@@ -152,7 +164,7 @@ def animate_schedules(
     if not frames:
         raise ValueError("animate_schedules needs at least one frame")
     names = list(frames[0][1])
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
     lines = {name: ax.plot([], [], label=name, linewidth=1.6)[0] for name in names}
     longest = max(len(values) for _, curves in frames for values in curves.values())
     highest = max(max(values) for _, curves in frames for values in curves.values() if len(values))

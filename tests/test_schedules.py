@@ -72,6 +72,24 @@ def test_record_lrs_gives_the_value_before_each_step():
     assert values == pytest.approx([1.0, 1.0, 0.1, 0.1, 0.01])
 
 
+def test_record_lrs_with_step_every_holds_each_rate_for_a_whole_epoch():
+    values = record_lrs(
+        lambda opt: lr_scheduler.StepLR(opt, step_size=1, gamma=0.5), 7, lr=1.0, step_every=3
+    )
+    assert values == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25])
+
+
+def test_record_lrs_with_step_every_reports_one_metric_per_epoch():
+    values = record_lrs(
+        lambda opt: lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0),
+        8,
+        lr=1.0,
+        metrics=[2.0, 3.0, 1.0, 1.0],
+        step_every=2,
+    )
+    assert values == pytest.approx([1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5])
+
+
 def test_record_lrs_feeds_one_metric_per_step_to_reduce_lr_on_plateau():
     # The loss improves for 4 steps, then is flat: with patience 1 the rate halves after the
     # second flat step and again two steps later.
