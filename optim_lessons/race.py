@@ -233,6 +233,8 @@ class SweepRun:
     val_loss: float
     val_accuracy: float
     seconds: float
+    #: CPU time of the process during training (on a CPU device; GPU work is not counted).
+    cpu_seconds: float = 0.0
 
     @property
     def diverged(self) -> bool:
@@ -256,6 +258,8 @@ class RaceRow:
     state_bytes_per_param: float
     lrs: tuple[float, ...]
     note: str = ""
+    #: CPU time of the chosen run: steadier than wall time when other programs share the CPU.
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -365,6 +369,7 @@ def race(
             model.load_state_dict(initial_state)
             model.to(device)
             optimizer = spec.build(model, lr)
+            cpu_started = time.process_time()
             with spec.sparse_context():
                 history = train(
                     model,
@@ -376,8 +381,14 @@ def race(
                     progress=False,
                 )
             validation = evaluate(model, splits.validation, device=device)
+            cpu_seconds = time.process_time() - cpu_started
             run = SweepRun(
-                spec.name, lr, validation.loss, validation.accuracy, sum(history.epoch_seconds)
+                spec.name,
+                lr,
+                validation.loss,
+                validation.accuracy,
+                sum(history.epoch_seconds),
+                cpu_seconds,
             )
             sweep.append(run)
             if _better(run, best):
@@ -399,6 +410,7 @@ def race(
                 state_bytes_per_param=best_state_bytes,
                 lrs=grid,
                 note=spec.note,
+                cpu_seconds=best.cpu_seconds,
             )
         )
     return RaceResult(
@@ -570,6 +582,11 @@ class Recipe:
     max_shift: int = 0
     flip: bool = False
     seed: int = 0
+    #: ``"all"`` parameters, or ``"matrices"`` (the 2-D weights only, for Muon).
+    params: str = "all"
+    #: If above 0, evaluate an exponential moving average of the weights, updated after every
+    #: step with this decay (0.999 averages over roughly the last thousand steps).
+    ema_decay: float = 0.0
 
     def with_(self, **changes: Any) -> Recipe:
         """A copy with some fields changed."""
@@ -635,14 +652,27 @@ def train_recipe(
     import optim_lessons.optimizers as ours
 
     optimizer_class = getattr(ours, recipe.optimizer)
+    if recipe.params not in ("all", "matrices"):
+        raise ValueError(f"params must be 'all' or 'matrices', got {recipe.params!r}")
+    params = [p for p in model.parameters() if p.ndim == 2 or recipe.params == "all"]
     optimizer = optimizer_class(
-        model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, **dict(recipe.kwargs)
+        params, lr=recipe.lr, weight_decay=recipe.weight_decay, **dict(recipe.kwargs)
     )
     steps = recipe.epochs * len(train_loader)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=recipe.lr, total_steps=steps, pct_start=recipe.pct_start
     )
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    average: list[Tensor] = []
+    if recipe.ema_decay > 0:
+        average = [p.detach().clone() for p in model.parameters()]
+
+        def update_average(*_: Any) -> None:
+            with torch.no_grad():
+                for mean, p in zip(average, model.parameters(), strict=True):
+                    mean.lerp_(p, 1 - recipe.ema_decay)  # mean <- decay mean + (1 - decay) p
+
+        optimizer.register_step_post_hook(update_average)
     history = train(
         model,
         optimizer,
@@ -655,6 +685,10 @@ def train_recipe(
         scheduler_step="batch",
         progress=progress,
     )
+    if average:
+        with torch.no_grad():
+            for mean, p in zip(average, model.parameters(), strict=True):
+                p.copy_(mean)
     result = evaluate(model, judge, device=device)  # plain cross-entropy, no smoothing
     return RecipeResult(
         copy.deepcopy(recipe),

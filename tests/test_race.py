@@ -7,17 +7,21 @@ import math
 import pytest
 import torch
 
+from optim_lessons.models import Net
 from optim_lessons.race import (
     SWEEPS,
     AugmentedLoader,
     OptimizerSpec,
     Recipe,
+    check_state_bytes,
+    check_steps,
     default_specs,
     make_splits,
     plot_race,
     race,
     train_recipe,
 )
+from optim_lessons.training import evaluate, set_seed
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +154,33 @@ def test_a_recipe_is_judged_on_validation_when_a_split_is_held_out(tiny_splits):
     assert max(result.history.lr) == pytest.approx(0.05, rel=0.02)
     assert result.history.lr[-1] < 0.05 / 1000
     assert "label smoothing 0.1" in recipe.describe()
+
+
+def test_an_average_that_barely_moves_scores_like_the_untrained_network(tiny_splits):
+    # With a decay of almost one, the moving average stays at the initial weights, so the
+    # evaluated network is the untrained one, whatever the training did.
+    recipe = Recipe(lr=0.05, epochs=1, weight_decay=5e-4)
+    trained = train_recipe(recipe, splits=tiny_splits, device="cpu")
+    frozen = train_recipe(recipe.with_(ema_decay=1 - 1e-12), splits=tiny_splits, device="cpu")
+    set_seed(recipe.seed)
+    untrained = evaluate(Net(), tiny_splits.validation)
+    assert frozen.accuracy == pytest.approx(untrained.accuracy)
+    assert frozen.loss == pytest.approx(untrained.loss, rel=1e-5)
+    assert trained.accuracy > untrained.accuracy + 0.2
+
+
+def test_the_state_bytes_self_check_accepts_adams_count_and_rejects_others(capsys):
+    # Two float32 buffers per parameter and one float32 step count per parameter tensor.
+    adam_bytes = 2 * 4 * 50_890 + 4 * 4
+    assert check_state_bytes("Adam", adam_bytes)
+    assert not check_state_bytes("Adam", adam_bytes - 16)
+    assert not check_state_bytes("Adam", None)
+    out = capsys.readouterr().out
+    assert "Correct" in out and "Not quite" in out and "Replace None" in out
+
+
+def test_the_steps_self_check_counts_batches_times_epochs(tiny_splits):
+    specs = [OptimizerSpec("SGD", (0.05,), {"momentum": 0.9})]
+    result = race(specs, epochs=2, splits=tiny_splits, device="cpu")
+    assert check_steps(result, 2 * 8)  # 512 images in batches of 64, twice
+    assert not check_steps(result, 2 * 512 // 64 + 1)
