@@ -176,7 +176,7 @@ class ParityReport:
 
     def __str__(self) -> str:
         return (
-            f"{self.steps} steps, largest parameter difference from torch.optim: "
+            f"{self.steps} steps, largest parameter difference from the reference: "
             f"{self.max_abs_diff:.3g}"
         )
 
