@@ -76,7 +76,9 @@ def adadelta_update(
     param, grad, square_avg, acc_delta = (as_real(t) for t in (param, grad, square_avg, acc_delta))
 
     square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)  # v_t = rho v + (1 - rho) g^2
-    delta = (acc_delta + eps).sqrt() / (square_avg + eps).sqrt() * grad  # RMS[u] / RMS[v] * g
+    rms_square_avg = square_avg.add(eps).sqrt_()  # RMS[v]_t = sqrt(v_t + eps)
+    # Delta_t = RMS[u]_{t-1} / RMS[v]_t * g_t, computed in place to spare full-size temporaries
+    delta = acc_delta.add(eps).sqrt_().div_(rms_square_avg).mul_(grad)
     acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)  # u_t = rho u + (1 - rho) Delta^2
     param.add_(delta, alpha=-lr)  # theta_t = theta_{t-1} - lr * Delta
 

@@ -75,7 +75,10 @@ def sparse_adam_update(
 
     def on_rows(values: Tensor) -> Tensor:
         """A sparse tensor holding ``values`` at the gradient's rows."""
-        return torch.sparse_coo_tensor(rows, values, grad.size())
+        # The rows come from a coalesced gradient, so the invariants hold by construction.
+        return torch.sparse_coo_tensor(
+            rows, values, grad.size(), is_coalesced=True, check_invariants=False
+        )
 
     # m_t[R] <- beta1 m[R] + (1 - beta1) g[R], written as m[R] += (1 - beta1)(g[R] - m[R])
     old_exp_avg = exp_avg.sparse_mask(grad).values()
