@@ -107,6 +107,17 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
     return total
 
 
+def flat_gradient(model: nn.Module, criterion: Any, inputs: Tensor, targets: Tensor) -> Tensor:
+    """The gradient of ``criterion(model(inputs), targets)`` for every parameter, as one vector.
+
+    It leaves the gradients in ``.grad`` too (they are zeroed first), so it is the same gradient
+    an optimizer would read on this batch.
+    """
+    model.zero_grad()
+    criterion(model(inputs), targets).backward()
+    return torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.grad is not None])
+
+
 @dataclass
 class Evaluation:
     """Mean loss and accuracy (fraction correct, 0 to 1) over every sample of a loader."""

@@ -17,6 +17,7 @@ from optim_lessons.training import (
     cpu_threads,
     default_device,
     evaluate,
+    flat_gradient,
     optimizer_state_bytes,
     set_seed,
     train,
@@ -385,3 +386,17 @@ def test_train_rejects_bad_arguments(arguments: dict, message: str) -> None:
             progress=False,
             **arguments,
         )
+
+
+def test_flat_gradient_is_every_parameter_gradient_in_order_and_fills_grad():
+    torch.manual_seed(0)
+    model = Net()
+    inputs, targets = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    criterion = torch.nn.CrossEntropyLoss()
+    flat = flat_gradient(model, criterion, inputs, targets)
+    assert flat.shape == (sum(p.numel() for p in model.parameters()),)
+    expected = torch.autograd.grad(criterion(model(inputs), targets), list(model.parameters()))
+    torch.testing.assert_close(flat, torch.cat([g.reshape(-1) for g in expected]))
+    torch.testing.assert_close(model.fc2.bias.grad, expected[-1])
+    # Zeroed first: a second call gives the same vector, not twice it.
+    torch.testing.assert_close(flat_gradient(model, criterion, inputs, targets), flat)
