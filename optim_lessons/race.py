@@ -587,6 +587,21 @@ class Recipe:
     #: If above 0, evaluate an exponential moving average of the weights, updated after every
     #: step with this decay (0.999 averages over roughly the last thousand steps).
     ema_decay: float = 0.0
+    #: ``"one_cycle"`` (above), or ``"cosine"``: a linear warm-up from zero over the first
+    #: ``pct_start`` of the steps, then a cosine decay to zero (momentum stays fixed).
+    schedule: str = "one_cycle"
+    #: If set, rescale each step's gradients so that their global norm is at most this.
+    clip_grad_norm: float | None = None
+    #: If above 0, evaluate the plain average of the weights after every step of the last
+    #: ``average_epochs`` epochs (stochastic weight averaging along the annealed tail).
+    average_epochs: int = 0
+    #: Per-layer learning-rate factors, e.g. ``{"fc2": 0.5}``: the parameters whose name starts
+    #: with the key train at that multiple of every rate of the schedule.
+    lr_scales: Mapping[str, float] = field(default_factory=dict)
+    #: ``"global"``: pixels normalized by one mean and standard deviation (the data's default);
+    #: ``"pixel"``: each of the 784 pixels standardized by its own mean and standard deviation
+    #: over the training images (the judged images get the same transform).
+    standardize: str = "global"
 
     def with_(self, **changes: Any) -> Recipe:
         """A copy with some fields changed."""
@@ -599,12 +614,24 @@ class Recipe:
             augment.append(f"shifts up to {self.max_shift} px")
         if self.flip:
             augment.append("mirroring")
-        return (
+        schedule = "one-cycle" if self.schedule == "one_cycle" else "warm-up + cosine"
+        text = (
             f"{self.optimizer}(lr={self.lr:g} peak, {extras}, weight_decay={self.weight_decay:g}), "
-            f"one-cycle over {self.epochs} epochs, batch {self.batch_size}, "
+            f"{schedule} over {self.epochs} epochs, batch {self.batch_size}, "
             f"label smoothing {self.label_smoothing:g}, augmentation: "
             f"{', '.join(augment) or 'none'}"
         )
+        if self.standardize != "global":
+            text += ", per-pixel standardization"
+        if self.lr_scales:
+            text += ", rate factors " + ", ".join(f"{k} x{v:g}" for k, v in self.lr_scales.items())
+        if self.clip_grad_norm is not None:
+            text += f", gradient norm clipped at {self.clip_grad_norm:g}"
+        if self.ema_decay > 0:
+            text += f", moving average of the weights (decay {self.ema_decay:g})"
+        if self.average_epochs:
+            text += f", weights averaged over the last {self.average_epochs} epoch(s)"
+        return text
 
 
 @dataclass
@@ -616,6 +643,28 @@ class RecipeResult:
     accuracy: float
     loss: float
     seconds: float
+
+
+#: The schedules and input standardizations a :class:`Recipe` can use.
+SCHEDULES = ("one_cycle", "cosine")
+STANDARDIZATIONS = ("global", "pixel")
+
+
+def _standardize_pixels(
+    train_loader: TensorLoader, judge: TensorLoader, seed: int
+) -> tuple[TensorLoader, TensorLoader]:
+    """Both loaders with every pixel standardized by its mean and standard deviation over the
+    training images (the judged images never enter the statistics)."""
+    images = train_loader.images
+    mean = images.mean(dim=0, keepdim=True)
+    std = images.std(dim=0, keepdim=True).clamp_min(1e-2)  # some border pixels hardly vary
+
+    def transform(loader: TensorLoader, shuffle: bool) -> TensorLoader:
+        return TensorLoader(
+            (loader.images - mean) / std, loader.labels, loader.batch_size, shuffle, seed
+        )
+
+    return transform(train_loader, True), transform(judge, False)
 
 
 def train_recipe(
@@ -634,6 +683,18 @@ def train_recipe(
     training images and is judged on the test set: do that once, for the chosen recipe.
     """
     device = default_device() if device is None else torch.device(device)
+    if recipe.params not in ("all", "matrices"):
+        raise ValueError(f"params must be 'all' or 'matrices', got {recipe.params!r}")
+    if recipe.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {recipe.schedule!r}")
+    if recipe.standardize not in STANDARDIZATIONS:
+        raise ValueError(
+            f"standardize must be one of {STANDARDIZATIONS}, got {recipe.standardize!r}"
+        )
+    if not 0 <= recipe.average_epochs <= recipe.epochs:
+        raise ValueError(
+            f"average_epochs must be from 0 to epochs={recipe.epochs}, got {recipe.average_epochs}"
+        )
     if splits is None:
         splits = make_splits(
             train_size, val_size, batch_size=recipe.batch_size, seed=recipe.seed, device=device
@@ -641,10 +702,15 @@ def train_recipe(
     judge, judged_on = (
         (splits.validation, "validation") if splits.validation else (splits.test, "test")
     )
-    train_loader: Any = splits.train
+    base_loader: TensorLoader = splits.train
+    if recipe.standardize == "pixel":
+        if recipe.max_shift:
+            raise ValueError("shifts fill the gap with one value: they need standardize='global'")
+        base_loader, judge = _standardize_pixels(base_loader, judge, recipe.seed)
+    train_loader: Any = base_loader
     if recipe.max_shift or recipe.flip:
         train_loader = AugmentedLoader(
-            splits.train, max_shift=recipe.max_shift, flip=recipe.flip, seed=recipe.seed
+            base_loader, max_shift=recipe.max_shift, flip=recipe.flip, seed=recipe.seed
         )
 
     set_seed(recipe.seed)
@@ -652,18 +718,40 @@ def train_recipe(
     import optim_lessons.optimizers as ours
 
     optimizer_class = getattr(ours, recipe.optimizer)
-    if recipe.params not in ("all", "matrices"):
-        raise ValueError(f"params must be 'all' or 'matrices', got {recipe.params!r}")
-    params = [p for p in model.parameters() if p.ndim == 2 or recipe.params == "all"]
+    groups: dict[float, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if p.ndim == 2 or recipe.params == "all":
+            scale = next((v for k, v in recipe.lr_scales.items() if name.startswith(k)), 1.0)
+            groups.setdefault(scale, []).append(p)
+    scales = list(groups)
     optimizer = optimizer_class(
-        params, lr=recipe.lr, weight_decay=recipe.weight_decay, **dict(recipe.kwargs)
+        [{"params": groups[s], "lr": recipe.lr * s} for s in scales],
+        lr=recipe.lr,
+        weight_decay=recipe.weight_decay,
+        **dict(recipe.kwargs),
     )
     steps = recipe.epochs * len(train_loader)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=recipe.lr, total_steps=steps, pct_start=recipe.pct_start
-    )
+    scheduler: Any
+    if recipe.schedule == "one_cycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=[recipe.lr * s for s in scales],
+            total_steps=steps,
+            pct_start=recipe.pct_start,
+        )
+    else:
+        warmup = max(1, round(recipe.pct_start * steps))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     average: list[Tensor] = []
+    if recipe.ema_decay > 0 and recipe.average_epochs:
+        raise ValueError("choose either ema_decay or average_epochs, not both")
     if recipe.ema_decay > 0:
         average = [p.detach().clone() for p in model.parameters()]
 
@@ -673,6 +761,21 @@ def train_recipe(
                     mean.lerp_(p, 1 - recipe.ema_decay)  # mean <- decay mean + (1 - decay) p
 
         optimizer.register_step_post_hook(update_average)
+    elif recipe.average_epochs:
+        average = [torch.zeros_like(p) for p in model.parameters()]
+        first_averaged = steps - recipe.average_epochs * len(train_loader)
+        taken = [0, 0]  # steps taken, steps averaged
+
+        def update_uniform_average(*_: Any) -> None:
+            taken[0] += 1
+            if taken[0] <= first_averaged:
+                return
+            taken[1] += 1
+            with torch.no_grad():
+                for mean, p in zip(average, model.parameters(), strict=True):
+                    mean.add_(p - mean, alpha=1 / taken[1])  # running mean of the iterates
+
+        optimizer.register_step_post_hook(update_uniform_average)
     history = train(
         model,
         optimizer,
@@ -684,6 +787,7 @@ def train_recipe(
         scheduler=scheduler,
         scheduler_step="batch",
         progress=progress,
+        clip_grad_norm=recipe.clip_grad_norm,
     )
     if average:
         with torch.no_grad():

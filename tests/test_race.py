@@ -184,3 +184,74 @@ def test_the_steps_self_check_counts_batches_times_epochs(tiny_splits):
     result = race(specs, epochs=2, splits=tiny_splits, device="cpu")
     assert check_steps(result, 2 * 8)  # 512 images in batches of 64, twice
     assert not check_steps(result, 2 * 512 // 64 + 1)
+
+
+def test_the_cosine_schedule_warms_up_linearly_then_decays_to_zero(tiny_splits):
+    recipe = Recipe(lr=0.05, epochs=2, schedule="cosine", pct_start=0.25)
+    result = train_recipe(recipe, splits=tiny_splits, device="cpu")
+    rates = result.history.lr
+    warmup = round(0.25 * len(rates))  # 4 of the 16 steps
+    assert rates[:warmup] == pytest.approx([0.05 * (i + 1) / warmup for i in range(warmup)])
+    decay = len(rates) - warmup  # then half a cosine period, from the peak towards zero
+    expected = [0.05 * 0.5 * (1 + math.cos(math.pi * k / decay)) for k in range(decay)]
+    assert rates[warmup:] == pytest.approx(expected)
+    assert rates[-1] < 0.05 * 0.02
+    assert "warm-up + cosine" in recipe.describe()
+
+
+def test_per_layer_rate_factors_of_zero_leave_the_network_untrained(tiny_splits):
+    recipe = Recipe(lr=0.05, epochs=1, lr_scales={"fc1": 0.0, "fc2": 0.0})
+    frozen = train_recipe(recipe, splits=tiny_splits, device="cpu")
+    moving = train_recipe(
+        recipe.with_(lr_scales={"fc1": 0.0}, epochs=3), splits=tiny_splits, device="cpu"
+    )
+    set_seed(recipe.seed)
+    untrained = evaluate(Net(), tiny_splits.validation)
+    assert frozen.loss == pytest.approx(untrained.loss, rel=1e-6)
+    assert moving.accuracy > untrained.accuracy + 0.3  # the output layer alone still learns
+    assert frozen.history.lr[0] == 0.0  # the first group's rate: fc1's, scaled by zero
+
+
+def test_a_vanishing_gradient_clip_keeps_the_weights_where_they_started(tiny_splits):
+    recipe = Recipe(lr=0.05, epochs=1, clip_grad_norm=1e-12)
+    clipped = train_recipe(recipe, splits=tiny_splits, device="cpu")
+    set_seed(recipe.seed)
+    untrained = evaluate(Net(), tiny_splits.validation)
+    assert clipped.loss == pytest.approx(untrained.loss, rel=1e-5)
+
+
+def test_averaging_the_last_epochs_differs_from_the_last_weights_but_learns(tiny_splits):
+    recipe = Recipe(lr=0.05, epochs=3, weight_decay=5e-4)
+    last = train_recipe(recipe, splits=tiny_splits, device="cpu")
+    averaged = train_recipe(recipe.with_(average_epochs=2), splits=tiny_splits, device="cpu")
+    assert averaged.loss != last.loss
+    assert averaged.accuracy > 0.5
+    # averaging every epoch of a run at rate zero keeps the initial weights
+    frozen = train_recipe(recipe.with_(lr=0.0, average_epochs=3), splits=tiny_splits, device="cpu")
+    set_seed(recipe.seed)
+    assert frozen.loss == pytest.approx(evaluate(Net(), tiny_splits.validation).loss, rel=1e-5)
+    with pytest.raises(ValueError, match="average_epochs"):
+        train_recipe(recipe.with_(average_epochs=4), splits=tiny_splits, device="cpu")
+
+
+def test_per_pixel_standardization_uses_training_statistics_only(tiny_splits):
+    from optim_lessons.race import _standardize_pixels
+
+    train_loader, judge = _standardize_pixels(tiny_splits.train, tiny_splits.validation, seed=0)
+    flat = train_loader.images.reshape(train_loader.dataset_size, -1)
+    varying = tiny_splits.train.images.reshape(512, -1).std(dim=0) > 1e-2
+    assert flat.mean(dim=0).abs().max() < 1e-4
+    assert flat.std(dim=0)[varying] == pytest.approx(torch.ones(int(varying.sum())), rel=1e-4)
+    # the held-out images get the same affine map, not statistics of their own
+    mean = tiny_splits.train.images.mean(dim=0)
+    std = tiny_splits.train.images.std(dim=0).clamp_min(1e-2)
+    expected = (tiny_splits.validation.images - mean) / std
+    assert torch.allclose(judge.images, expected, atol=1e-5)
+    result = train_recipe(
+        Recipe(lr=0.05, epochs=1, standardize="pixel"), splits=tiny_splits, device="cpu"
+    )
+    assert result.accuracy > 0.5
+    with pytest.raises(ValueError, match="shifts"):
+        train_recipe(
+            Recipe(epochs=1, standardize="pixel", max_shift=1), splits=tiny_splits, device="cpu"
+        )
