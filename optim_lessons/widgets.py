@@ -254,10 +254,12 @@ class SurfaceExplorer:
 
     def run_settings(self) -> dict[str, Any]:
         """The arguments of :func:`~optim_lessons.surfaces.run_on_surface` other than the
-        hyperparameters: steps, noise and start."""
+        hyperparameters: steps, noise, start, and the parameter layout an optimizer needs
+        (Muon takes the point as a 1 x 2 matrix, SparseAdam takes a sparse gradient)."""
         settings: dict[str, Any] = {
             "steps": self.controls["steps"].value if "steps" in self.controls else 60
         }
+        settings.update(parameter_layout(self.current_optimizer))
         if "noise" in self.controls:
             settings["noise"] = self.controls["noise"].value
         if "start_x" in self.controls and "start_y" in self.controls:
@@ -410,6 +412,21 @@ class SurfaceExplorer:
         return f"SurfaceExplorer: {self.describe()}"
 
 
+#: How the 2-D point must be presented to optimizers that accept only some parameters.
+PARAMETER_LAYOUTS: dict[str, dict[str, Any]] = {
+    "Muon": {"param_shape": (1, 2)},  # 2-D parameters only
+    "SparseAdam": {"sparse_grad": True},  # sparse gradients only
+}
+
+
+def parameter_layout(optimizer: Callable[..., torch.optim.Optimizer]) -> dict[str, Any]:
+    """The extra :func:`~optim_lessons.surfaces.run_on_surface` arguments that ``optimizer``
+    (a class, or a ``functools.partial`` of one) needs; empty for most optimizers."""
+    while hasattr(optimizer, "func"):  # functools.partial(...) wraps the class
+        optimizer = optimizer.func
+    return dict(PARAMETER_LAYOUTS.get(getattr(optimizer, "__name__", ""), {}))
+
+
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
@@ -429,7 +446,9 @@ def surface_explorer(
     Args:
         optimizers: ``{label: optimizer class}`` for the dropdown, e.g.
             ``{"SGD (ours)": optim_lessons.optimizers.SGD, "SGD (torch)": torch.optim.SGD}``;
-            torch.optim's dense optimizers by default.
+            torch.optim's dense optimizers by default. Muon and SparseAdam work too: the point
+            is handed to them as a 1 x 2 matrix or with a sparse gradient (see
+            :data:`PARAMETER_LAYOUTS`).
         surfaces: names (or :class:`~optim_lessons.surfaces.Surface` objects) for the dropdown;
             all of :data:`~optim_lessons.surfaces.SURFACES` by default.
         controls: which knobs to offer, from :data:`CONTROLS` plus ``"betas"`` (two sliders) and

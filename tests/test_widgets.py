@@ -123,3 +123,28 @@ def test_unknown_controls_and_values_are_refused():
         surface_explorer(controls=("lr", "temperature"))
     with pytest.raises(ValueError, match="no control for"):
         surface_explorer(temperature=1.0)
+
+
+def test_explorer_runs_muon_and_sparse_adam_with_the_parameter_layout_they_need():
+    import functools
+
+    from optim_lessons import optimizers as ours
+    from optim_lessons.widgets import parameter_layout, surface_explorer
+
+    assert parameter_layout(torch.optim.Muon) == {"param_shape": (1, 2)}
+    assert parameter_layout(functools.partial(ours.SparseAdam, eps=1e-6)) == {"sparse_grad": True}
+    assert parameter_layout(torch.optim.Adam) == {}
+    explorer = surface_explorer(
+        optimizers={"Muon": ours.Muon, "SparseAdam": torch.optim.SparseAdam},
+        surfaces=["bowl"],
+        optimizer="Muon",
+        lr=0.05,
+        steps=20,
+    )
+    muon_run = explorer.update()
+    assert muon_run is not None, explorer.message.value
+    assert muon_run.points.shape == (21, 2)
+    assert muon_run.final_gap < muon_run.gaps[0]
+    sparse_run = explorer.update(optimizer="SparseAdam")
+    assert sparse_run is not None, explorer.message.value
+    assert sparse_run.final_gap < sparse_run.gaps[0]
