@@ -49,6 +49,12 @@ def check_betas(betas: tuple[float | Tensor, float | Tensor]) -> None:
         raise ValueError("Tensor betas[0] must be 1-element")
     if isinstance(betas[1], Tensor) and betas[1].numel() != 1:
         raise ValueError("Tensor betas[1] must be 1-element")
+    check_beta_ranges(betas)
+
+
+def check_beta_ranges(betas: tuple[float | Tensor, float | Tensor]) -> None:
+    """Only the range of each decay rate, [0, 1): Adam and its relatives check this before
+    anything else about ``betas``."""
     if not 0.0 <= betas[0] < 1.0:
         raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
     if not 0.0 <= betas[1] < 1.0:
@@ -79,3 +85,14 @@ def as_scalar(value: float | Tensor) -> float | Tensor:
     if isinstance(value, Tensor) and value.dim() != 0:
         return value.squeeze()
     return value
+
+
+def scalar_state_to_tensors(
+    optimizer: torch.optim.Optimizer, keys: tuple[str, ...] = ("step",)
+) -> None:
+    """Turn scalar state saved as Python numbers (state dicts from older torch releases) into the
+    scalar tensors torch.optim keeps now, so a loaded state dict continues like a fresh one."""
+    for param_state in optimizer.state.values():
+        for key in keys:
+            if key in param_state and not torch.is_tensor(param_state[key]):
+                param_state[key] = torch.tensor(float(param_state[key]), dtype=scalar_dtype())

@@ -49,6 +49,7 @@ from optim_lessons.optimizers._common import (
     check_weight_decay,
     evaluate_closure,
     scalar_dtype,
+    scalar_state_to_tensors,
 )
 
 __all__ = ["Adagrad", "adagrad_update"]
@@ -150,9 +151,7 @@ class Adagrad(Optimizer):
         super().__setstate__(state)
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("maximize", False)
-        for param_state in self.state.values():
-            if "step" in param_state and not torch.is_tensor(param_state["step"]):
-                param_state["step"] = torch.tensor(float(param_state["step"]), dtype=scalar_dtype())
+        scalar_state_to_tensors(self)
 
     def share_memory(self) -> None:
         """Move every ``sum`` into shared memory, for Hogwild-style training across processes."""

@@ -50,11 +50,13 @@ from torch.optim.optimizer import Optimizer, ParamsT
 from optim_lessons.optimizers._common import (
     as_real,
     as_scalar,
+    check_beta_ranges,
     check_epsilon,
     check_learning_rate,
     check_weight_decay,
     evaluate_closure,
     scalar_dtype,
+    scalar_state_to_tensors,
 )
 
 __all__ = ["Adam", "adam_update"]
@@ -135,10 +137,7 @@ class Adam(Optimizer):
         check_learning_rate(lr)
         check_epsilon(eps)
         # The range checks come before the type and size checks, as in torch.optim.Adam.
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_beta_ranges(betas)
         check_weight_decay(weight_decay)
         if not (
             (isinstance(betas[0], float) and isinstance(betas[1], float))
@@ -166,12 +165,7 @@ class Adam(Optimizer):
             group.setdefault("amsgrad", False)
             group.setdefault("maximize", False)
             group.setdefault("decoupled_weight_decay", False)
-            for param in group["params"]:
-                param_state = self.state.get(param, {})
-                if param_state and not torch.is_tensor(param_state["step"]):
-                    param_state["step"] = torch.tensor(
-                        float(param_state["step"]), dtype=scalar_dtype()
-                    )
+        scalar_state_to_tensors(self)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:

@@ -51,11 +51,13 @@ from torch.optim.optimizer import Optimizer, ParamsT
 from optim_lessons.optimizers._common import (
     as_real,
     as_scalar,
+    check_beta_ranges,
     check_epsilon,
     check_learning_rate,
     check_weight_decay,
     evaluate_closure,
     scalar_dtype,
+    scalar_state_to_tensors,
 )
 
 __all__ = ["NAdam", "nadam_update"]
@@ -131,10 +133,7 @@ class NAdam(Optimizer):
     ) -> None:
         check_learning_rate(lr)
         check_epsilon(eps)
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_beta_ranges(betas)
         check_weight_decay(weight_decay)
         if not 0.0 <= momentum_decay:
             raise ValueError(f"Invalid momentum_decay value: {momentum_decay}")
@@ -154,13 +153,7 @@ class NAdam(Optimizer):
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("maximize", False)
             group.setdefault("decoupled_weight_decay", False)
-            for param in group["params"]:
-                param_state = self.state.get(param, {})
-                for key in ("step", "mu_product"):
-                    if param_state and not torch.is_tensor(param_state[key]):
-                        param_state[key] = torch.tensor(
-                            float(param_state[key]), dtype=scalar_dtype()
-                        )
+        scalar_state_to_tensors(self, ("step", "mu_product"))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:

@@ -56,11 +56,13 @@ from torch.optim.optimizer import Optimizer, ParamsT
 from optim_lessons.optimizers._common import (
     as_real,
     as_scalar,
+    check_beta_ranges,
     check_epsilon,
     check_learning_rate,
     check_weight_decay,
     evaluate_closure,
     scalar_dtype,
+    scalar_state_to_tensors,
 )
 
 __all__ = ["RAdam", "radam_update"]
@@ -135,10 +137,7 @@ class RAdam(Optimizer):
     ) -> None:
         check_learning_rate(lr)
         check_epsilon(eps)
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_beta_ranges(betas)
         check_weight_decay(weight_decay)
         defaults = {
             "lr": lr,
@@ -155,12 +154,7 @@ class RAdam(Optimizer):
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("maximize", False)
             group.setdefault("decoupled_weight_decay", False)
-            for param in group["params"]:
-                param_state = self.state.get(param, {})
-                if param_state and not torch.is_tensor(param_state["step"]):
-                    param_state["step"] = torch.tensor(
-                        float(param_state["step"]), dtype=scalar_dtype()
-                    )
+        scalar_state_to_tensors(self)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:

@@ -43,7 +43,11 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 
-from optim_lessons.optimizers._common import as_scalar, evaluate_closure
+from optim_lessons.optimizers._common import (
+    as_scalar,
+    check_beta_ranges,
+    evaluate_closure,
+)
 
 __all__ = ["SparseAdam", "sparse_adam_update"]
 
@@ -119,10 +123,7 @@ class SparseAdam(Optimizer):
             raise ValueError(f"Invalid learning rate: {lr}")
         if not 0.0 < eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+        check_beta_ranges(betas)
         defaults = {"lr": lr, "betas": betas, "eps": eps, "maximize": maximize}
         super().__init__(params, defaults)
 
