@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optim_lessons import bench
+from optim_lessons.benchmarks import bench
 
 
 @pytest.fixture(scope="module")

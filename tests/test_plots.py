@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from optim_lessons.plots import (  # noqa: E402
+from optim_lessons.playground.plots import (  # noqa: E402
     COLORS,
     animate_trajectories,
     default_title,
@@ -24,7 +24,7 @@ from optim_lessons.plots import (  # noqa: E402
     plot_trajectories,
     smooth,
 )
-from optim_lessons.surfaces import SURFACES, run_on_surface  # noqa: E402
+from optim_lessons.playground.surfaces import SURFACES, run_on_surface  # noqa: E402
 from optim_lessons.training import History  # noqa: E402
 
 

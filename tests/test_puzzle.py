@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from optim_lessons.puzzle import (
+from optim_lessons.playground.puzzle import (
     Puzzle,
     PuzzleExplorer,
     animate_solve,

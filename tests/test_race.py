@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from optim_lessons.models import Net
-from optim_lessons.race import (
+from optim_lessons.benchmarks.race import (
     SWEEPS,
     AugmentedLoader,
     OptimizerSpec,
@@ -235,7 +235,7 @@ def test_averaging_the_last_epochs_differs_from_the_last_weights_but_learns(tiny
 
 
 def test_per_pixel_standardization_uses_training_statistics_only(tiny_splits):
-    from optim_lessons.race import _standardize_pixels
+    from optim_lessons.benchmarks.race import _standardize_pixels
 
     train_loader, judge = _standardize_pixels(tiny_splits.train, tiny_splits.validation, seed=0)
     flat = train_loader.images.reshape(train_loader.dataset_size, -1)

@@ -1,4 +1,4 @@
-"""optim_lessons.schedules: recording, drawing and building learning-rate schedules."""
+"""optim_lessons.playground.schedules: recording, drawing and building learning-rate schedules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler
 
-from optim_lessons.schedules import (
+from optim_lessons.playground.schedules import (
     SCHEDULE_NAMES,
     animate_schedules,
     check_schedule,

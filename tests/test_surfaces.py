@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from optim_lessons.surfaces import (
+from optim_lessons.playground.surfaces import (
     BOWL_CONDITION_NUMBER,
     SURFACES,
     Surface,

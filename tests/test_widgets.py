@@ -7,8 +7,8 @@ matplotlib.use("Agg")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from optim_lessons.surfaces import SURFACES, run_on_surface  # noqa: E402
-from optim_lessons.widgets import SurfaceExplorer, explore, surface_explorer  # noqa: E402
+from optim_lessons.playground.surfaces import SURFACES, run_on_surface  # noqa: E402
+from optim_lessons.playground.widgets import SurfaceExplorer, explore, surface_explorer  # noqa: E402
 
 
 def visible(explorer: SurfaceExplorer) -> list[str]:
@@ -129,7 +129,7 @@ def test_explorer_runs_muon_and_sparse_adam_with_the_parameter_layout_they_need(
     import functools
 
     from optim_lessons import optimizers as ours
-    from optim_lessons.widgets import parameter_layout, surface_explorer
+    from optim_lessons.playground.widgets import parameter_layout, surface_explorer
 
     assert parameter_layout(torch.optim.Muon) == {"param_shape": (1, 2)}
     assert parameter_layout(functools.partial(ours.SparseAdam, eps=1e-6)) == {"sparse_grad": True}

@@ -13,8 +13,8 @@ Jupyter too, but not when nbval re-runs the notebook: its kernel keeps no input 
 is what IPython reads to find the ``;``.)
 
 >>> import torch
->>> from optim_lessons.surfaces import run_on_surface
->>> from optim_lessons.plots import plot_trajectories
+>>> from optim_lessons.playground.surfaces import run_on_surface
+>>> from optim_lessons.playground.plots import plot_trajectories
 >>> runs = {
 ...     "SGD": run_on_surface("bowl", torch.optim.SGD, steps=50, lr=0.09),
 ...     "Adam": run_on_surface("bowl", torch.optim.Adam, steps=50, lr=0.3),
@@ -45,7 +45,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from optim_lessons.surfaces import Surface, Trajectory, get_surface
+from optim_lessons.playground.surfaces import Surface, Trajectory, get_surface
 
 __all__ = [
     "COLORS",
@@ -217,7 +217,7 @@ def plot_trajectories(
     """Draw each trajectory on the surface's contour map, with the start and minimum marked.
 
     Args:
-        surface: a :class:`~optim_lessons.surfaces.Surface` or its name.
+        surface: a :class:`~optim_lessons.playground.surfaces.Surface` or its name.
         trajectories: ``{label: Trajectory or (steps + 1, 2) tensor}``, or one trajectory, or a
             list of them (labelled by their optimizer).
         ax: draw into this Axes instead of a new figure.
@@ -285,7 +285,7 @@ def plot_losses(
 ) -> Axes:
     """Loss against step for several runs, on a log scale by default.
 
-    ``runs`` maps labels to :class:`~optim_lessons.surfaces.Trajectory` objects (drawn as the
+    ``runs`` maps labels to :class:`~optim_lessons.playground.surfaces.Trajectory` objects (drawn as the
     gap :math:`f - f^*`, which reaches 0 at the minimum), training histories (their per-step
     ``loss``) or plain sequences of numbers. ``smooth_window`` averages over that many steps.
     """

@@ -124,11 +124,11 @@ def plot_schedules(
 ) -> Any:
     """Draw each named schedule as a line of value against step; return the Axes.
 
-    A thin layer over :func:`optim_lessons.plots.plot_curves`: ``steps_per_epoch`` adds faint
+    A thin layer over :func:`optim_lessons.playground.plots.plot_curves`: ``steps_per_epoch`` adds faint
     vertical lines at the epoch boundaries; ``log_scale`` puts the learning rate on a log axis
     (useful when a schedule spans several decades).
     """
-    from optim_lessons.plots import plot_curves
+    from optim_lessons.playground.plots import plot_curves
 
     curves = {name: (range(len(values)), list(values)) for name, values in schedules.items()}
     ax = plot_curves(

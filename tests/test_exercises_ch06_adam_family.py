@@ -6,7 +6,7 @@ import pytest
 import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 
-from optim_lessons.exercises_adam import (
+from optim_lessons.exercises.ch06_adam_family import (
     adamw_gap_to_paper,
     check_eps_schedule,
     check_nadam_momentum_decay,

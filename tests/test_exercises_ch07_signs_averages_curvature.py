@@ -9,8 +9,8 @@ import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 from torch import nn
 
-from optim_lessons import exercises_curvature
-from optim_lessons.exercises_curvature import (
+from optim_lessons.exercises import ch07_signs_averages_curvature as exercises_curvature
+from optim_lessons.exercises.ch07_signs_averages_curvature import (
     PaperRprop,
     check_averaged_copy,
     check_lbfgs_precision,
@@ -18,7 +18,7 @@ from optim_lessons.exercises_curvature import (
     record_state,
     watch,
 )
-from optim_lessons.surfaces import SURFACES, run_on_surface
+from optim_lessons.playground.surfaces import SURFACES, run_on_surface
 
 
 def points_on(surface, optimizer_cls, steps, **kwargs):

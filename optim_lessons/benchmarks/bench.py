@@ -2,8 +2,8 @@
 
 Run it as a script::
 
-    python -m optim_lessons.bench                      # all fifteen, both model sizes
-    python -m optim_lessons.bench --sizes large --optimizers Adam,SGD --repeats 30
+    python -m optim_lessons.benchmarks.bench                      # all fifteen, both model sizes
+    python -m optim_lessons.benchmarks.bench --sizes large --optimizers Adam,SGD --repeats 30
 
 For each optimizer it times three implementations of the same update on identical copies of
 one model:
@@ -384,7 +384,7 @@ def goal_summary(rows: Sequence[BenchRow], size: str = "large") -> str:
 
 def main(argv: Sequence[str] | None = None) -> list[BenchRow]:
     parser = argparse.ArgumentParser(
-        prog="python -m optim_lessons.bench", description=__doc__.split("\n")[0]
+        prog="python -m optim_lessons.benchmarks.bench", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: small,large")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

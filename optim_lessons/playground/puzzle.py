@@ -21,7 +21,7 @@ blurred terms let a piece feel the empty slot it belongs to from further away. T
 optimizer turns hints into moves.
 
 >>> import torch
->>> from optim_lessons.puzzle import Puzzle
+>>> from optim_lessons.playground.puzzle import Puzzle
 >>> puzzle = Puzzle(grid=4, seed=0, scramble=0.6)
 >>> record = puzzle.solve(torch.optim.Adam, steps=100, lr=0.03)
 >>> puzzle.pieces_in_place(puzzle.start), puzzle.pieces_in_place()

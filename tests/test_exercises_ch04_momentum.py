@@ -6,7 +6,7 @@ import pytest
 import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 
-from optim_lessons.exercises_momentum import (
+from optim_lessons.exercises.ch04_momentum import (
     PaperMomentum,
     check_buffer_rescaling,
     check_tuned_momentum,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 
-from optim_lessons.exercises_own import (
+from optim_lessons.exercises.ch12_write_your_own import (
     AdaBelief,
     Signum,
     check_adabelief,

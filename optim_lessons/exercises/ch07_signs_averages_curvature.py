@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from torch.optim.optimizer import Optimizer, ParamsT
 
 from optim_lessons.optimizers._common import check_learning_rate, evaluate_closure
-from optim_lessons.surfaces import SURFACES, Surface, Trajectory, run_on_surface
+from optim_lessons.playground.surfaces import SURFACES, Surface, Trajectory, run_on_surface
 
 __all__ = [
     "PaperRprop",
@@ -154,7 +154,7 @@ def record_state(
     label: str | None = None,
     **settings: Any,
 ) -> tuple[Trajectory, dict[str, Tensor]]:
-    """:func:`~optim_lessons.surfaces.run_on_surface`, also recording ``optimizer.state`` after
+    """:func:`~optim_lessons.playground.surfaces.run_on_surface`, also recording ``optimizer.state`` after
     every step.
 
     ``settings`` go to ``run_on_surface`` (``start``, ``noise``, ``seed``, ...) and on to the

@@ -3,10 +3,10 @@
 In a live kernel (Jupyter, Colab) the explorer redraws on every change. On the published
 site no Python runs, so each chapter pairs the explorer with a kernel-free animation of the
 same settings (:meth:`SurfaceExplorer.animate`, or
-:func:`optim_lessons.plots.animate_trajectories`).
+:func:`optim_lessons.playground.plots.animate_trajectories`).
 
 >>> import torch
->>> from optim_lessons.widgets import surface_explorer
+>>> from optim_lessons.playground.widgets import surface_explorer
 >>> explorer = surface_explorer({"SGD": torch.optim.SGD}, surfaces=["bowl"], lr=0.05)
 >>> before = explorer.trajectory.final_gap
 >>> after = explorer.update(lr=0.09).final_gap  # what moving the lr slider does
@@ -19,7 +19,7 @@ In a notebook, make ``explorer`` the last expression of a cell to show it, and c
 Which sliders appear depends on the optimizer: the explorer reads the constructor's signature
 and shows a control only for the hyperparameters that constructor accepts (``momentum`` for SGD,
 ``betas`` for Adam, ...). ``steps``, ``noise`` (gradient noise, see
-:func:`~optim_lessons.surfaces.run_on_surface`) and ``start`` are not hyperparameters and are
+:func:`~optim_lessons.playground.surfaces.run_on_surface`) and ``start`` are not hyperparameters and are
 shown whenever they are listed in ``controls``.
 """
 
@@ -34,8 +34,8 @@ import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
 
-from optim_lessons.plots import animate_trajectories, plot_losses, plot_trajectories
-from optim_lessons.surfaces import (
+from optim_lessons.playground.plots import animate_trajectories, plot_losses, plot_trajectories
+from optim_lessons.playground.surfaces import (
     SURFACES,
     Surface,
     Trajectory,
@@ -155,7 +155,7 @@ class SurfaceExplorer:
         controls: ``{name: widget}`` for every knob, visible or not.
         image: the ``ipywidgets.Image`` holding the current figure (PNG).
         figure: the matplotlib Figure behind that image (trajectory and loss panels).
-        trajectory: the :class:`~optim_lessons.surfaces.Trajectory` currently drawn.
+        trajectory: the :class:`~optim_lessons.playground.surfaces.Trajectory` currently drawn.
         message: a line under the figure (the final gap, or the optimizer's error message).
     """
 
@@ -253,7 +253,7 @@ class SurfaceExplorer:
         return chosen
 
     def run_settings(self) -> dict[str, Any]:
-        """The arguments of :func:`~optim_lessons.surfaces.run_on_surface` other than the
+        """The arguments of :func:`~optim_lessons.playground.surfaces.run_on_surface` other than the
         hyperparameters: steps, noise, start, and the parameter layout an optimizer needs
         (Muon takes the point as a 1 x 2 matrix, SparseAdam takes a sparse gradient)."""
         settings: dict[str, Any] = {
@@ -389,7 +389,7 @@ class SurfaceExplorer:
 
     def animate(self, frames: int = 60, interval: int = 100) -> Any:
         """The current run as a kernel-free animation (see
-        :func:`~optim_lessons.plots.animate_trajectories`), for the published site."""
+        :func:`~optim_lessons.playground.plots.animate_trajectories`), for the published site."""
         if self.trajectory is None:
             raise RuntimeError("the current settings produced no trajectory")
         return animate_trajectories(
@@ -420,7 +420,7 @@ PARAMETER_LAYOUTS: dict[str, dict[str, Any]] = {
 
 
 def parameter_layout(optimizer: Callable[..., torch.optim.Optimizer]) -> dict[str, Any]:
-    """The extra :func:`~optim_lessons.surfaces.run_on_surface` arguments that ``optimizer``
+    """The extra :func:`~optim_lessons.playground.surfaces.run_on_surface` arguments that ``optimizer``
     (a class, or a ``functools.partial`` of one) needs; empty for most optimizers."""
     while hasattr(optimizer, "func"):  # functools.partial(...) wraps the class
         optimizer = optimizer.func
@@ -449,8 +449,8 @@ def surface_explorer(
             torch.optim's dense optimizers by default. Muon and SparseAdam work too: the point
             is handed to them as a 1 x 2 matrix or with a sparse gradient (see
             :data:`PARAMETER_LAYOUTS`).
-        surfaces: names (or :class:`~optim_lessons.surfaces.Surface` objects) for the dropdown;
-            all of :data:`~optim_lessons.surfaces.SURFACES` by default.
+        surfaces: names (or :class:`~optim_lessons.playground.surfaces.Surface` objects) for the dropdown;
+            all of :data:`~optim_lessons.playground.surfaces.SURFACES` by default.
         controls: which knobs to offer, from :data:`CONTROLS` plus ``"betas"`` (two sliders) and
             ``"start"`` (two sliders); a hyperparameter's knob shows only for optimizers that
             accept it.

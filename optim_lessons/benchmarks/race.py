@@ -432,7 +432,7 @@ def plot_race(
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from optim_lessons.plots import smooth
+    from optim_lessons.playground.plots import smooth
 
     figure, axes = plt.subplots(2, 2, figsize=figsize)
     loss_ax, accuracy_ax, time_ax, memory_ax = axes.flat

@@ -42,7 +42,7 @@ from optim_lessons.optimizers._common import (
     evaluate_closure,
 )
 from optim_lessons.parity import compare_trajectories
-from optim_lessons.surfaces import Surface, Trajectory, run_on_surface
+from optim_lessons.playground.surfaces import Surface, Trajectory, run_on_surface
 
 __all__ = [
     "LookupResult",
@@ -98,7 +98,7 @@ def effective_step_sizes(
 ) -> StepSizes:
     """Run ``optimizer_cls`` on ``surface`` and measure each coordinate's effective learning rate.
 
-    ``settings`` go to :func:`~optim_lessons.surfaces.run_on_surface` (``start``, ``noise``,
+    ``settings`` go to :func:`~optim_lessons.playground.surfaces.run_on_surface` (``start``, ``noise``,
     ``seed``, ``dtype``, ``label``) and to the optimizer (``lr=...`` and the rest), so the path
     is the one ``run_on_surface`` gives with the same arguments.
 

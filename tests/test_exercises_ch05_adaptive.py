@@ -9,8 +9,8 @@ import pytest
 import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 
-from optim_lessons import exercises_adaptive
-from optim_lessons.exercises_adaptive import (
+from optim_lessons.exercises import ch05_adaptive as exercises_adaptive
+from optim_lessons.exercises.ch05_adaptive import (
     TextbookRMSprop,
     check_eps_crossover,
     check_lr_decay_steps,
@@ -20,7 +20,7 @@ from optim_lessons.exercises_adaptive import (
     train_lookup_table,
 )
 from optim_lessons.parity import compare_trajectories
-from optim_lessons.surfaces import SURFACES, run_on_surface
+from optim_lessons.playground.surfaces import SURFACES, run_on_surface
 
 
 @pytest.fixture(autouse=True)

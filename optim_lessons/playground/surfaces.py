@@ -6,7 +6,7 @@ one of several minima. Every chapter uses the same surfaces, from the same start
 the algorithms can be compared on equal terms.
 
 >>> import torch
->>> from optim_lessons.surfaces import SURFACES, run_on_surface
+>>> from optim_lessons.playground.surfaces import SURFACES, run_on_surface
 >>> bowl = SURFACES["bowl"]
 >>> bowl(torch.tensor([0.0, 0.0])).item()
 0.0

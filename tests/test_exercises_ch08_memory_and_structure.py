@@ -8,7 +8,7 @@ import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 
 from optim_lessons import optimizers as ours
-from optim_lessons.exercises_structure import (
+from optim_lessons.exercises.ch08_memory_and_structure import (
     BagOfWords,
     MultiOptimizer,
     bag_of_words_loaders,
