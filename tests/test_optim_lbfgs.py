@@ -17,7 +17,8 @@ from _optim_checks import (
 )
 
 from optim_lessons.optimizers import LBFGS
-from optim_lessons.parity import Problem, assert_same_state, compare_trajectories
+from optim_lessons.optimizers.lbfgs import cubic_minimizer
+from optim_lessons.parity import Problem, assert_same_state, compare_trajectories, make_problem
 
 OPTIONS = flag_product(
     line_search_fn=[None, "strong_wolfe"], history_size=[100, 2], maximize=[False, True]
@@ -224,3 +225,34 @@ def test_lbfgs_composes_with_an_lr_scheduler_like_torch():
     compare_with_scheduler(
         LBFGS, torch.optim.LBFGS, {"max_iter": 3, "line_search_fn": "strong_wolfe"}, make_scheduler
     )
+
+
+def climbing_run(kind, dtype, max_iter, steps, check=False):
+    """maximize=True on the loss itself (not negated): the run climbs to infinity and beyond."""
+    kwargs = {"max_iter": max_iter, "line_search_fn": "strong_wolfe", "maximize": True}
+    problem = make_problem(kind, dtype)
+    return compare_trajectories(
+        LBFGS, torch.optim.LBFGS, kwargs, steps=steps, dtype=dtype, problem=problem, check=check
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["dense", "complex"])
+@pytest.mark.parametrize("max_iter", [3, 20])
+def test_lbfgs_matches_torch_on_a_run_that_diverges(kind, dtype, max_iter):
+    # The losses overflow on the way (1e211 in float64, inf, then NaN); the line search meets
+    # inf - inf in its cubic and must fall back to the bracket's midpoint as torch's does.
+    report = climbing_run(kind, dtype, max_iter, steps=8)
+    ours, reference = torch.tensor(report.ours_losses), torch.tensor(report.reference_losses)
+    assert not reference.isfinite().all(), "the run should diverge within eight steps"
+    torch.testing.assert_close(ours, reference, rtol=1e-6, atol=0, equal_nan=True)
+    # On every step after which torch's parameters are still finite, ours agree with them.
+    finite_steps = int(reference[1:].isfinite().sum())
+    climbing_run(kind, dtype, max_iter, steps=finite_steps, check=True)
+
+
+def test_lbfgs_cubic_step_is_the_midpoint_when_the_cubic_is_not_a_number():
+    infinity = torch.tensor(float("inf"), dtype=torch.float64)
+    # f1 - f2 = inf - inf: d1 and d2_square are NaN, and the bounds' midpoint is the answer.
+    step = cubic_minimizer(0.0, infinity, torch.tensor(-1.0), 2.0, infinity, torch.tensor(-3.0))
+    assert step == 1.0

@@ -119,7 +119,9 @@ def cubic_minimizer(
     low, high = bounds
     d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
     d2_square = d1**2 - g1 * g2
-    if d2_square < 0:
+    # "not >= 0" rather than "< 0": on a run that diverges, d2_square can be NaN (inf - inf),
+    # and then the midpoint keeps the search finite where the square root would not.
+    if not d2_square >= 0:
         return (low + high) / 2.0
     d2 = d2_square.sqrt()
     # The same formula seen from whichever point lies to the right.
