@@ -11,10 +11,12 @@ Where the files come from, in this order:
 
 When none works, :class:`DataUnavailableError` names the three ways out.
 
-No file is ever written in place: each is written under a temporary name in the same folder,
-checked (idx magic number, item count, image size, exact byte length) and only then renamed
-with :func:`os.replace`, which is atomic. A truncated or corrupt file found in the cache fails
-the same check and is rebuilt.
+No file is ever written in place: each is written under a temporary name of its own in the
+same folder, checked (idx magic number, item count, image size, exact byte length, and for the
+labels, every label in 0..9) and only then renamed with :func:`os.replace`, which is atomic. A
+truncated or corrupt file found in the cache fails the same check and is rebuilt. Temporary
+files and download folders left behind by a process that was killed are removed by the next
+call of :func:`prepare`.
 
 The fast path, :class:`TensorLoader`, keeps the whole data set as one normalized float tensor on
 the target device and cuts batches out of it by index: no PIL image, no per-sample Python call.
@@ -31,6 +33,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from optim_lessons._files import atomic_writer, owner_tag, remove_stale, temporary_prefix
 
 #: The environment variable that names the data folder.
 DATA_ENV_VAR = "OPTIM_LESSONS_DATA"
@@ -82,6 +87,9 @@ IMAGE_SIDE = 28
 PIXELS = IMAGE_SIDE * IMAGE_SIDE
 _IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
 _LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+NUM_CLASSES = 10
+#: The prefix of the private folders a download is staged in (under ``ROOT/<Dataset>/``).
+_STAGING_PREFIX = ".download-"
 
 
 @dataclass(frozen=True)
@@ -149,8 +157,13 @@ def idx_problem(path: Path, spec: IdxFile) -> str | None:
     size = path.stat().st_size
     if size != spec.expected_bytes:
         return f"{size} bytes, expected {spec.expected_bytes} (truncated or not an idx file)"
-    with open(path, "rb") as f:
-        header = f.read(spec.header_bytes)
+    try:
+        with open(path, "rb") as f:
+            header = f.read(spec.header_bytes)
+            # a label file is small (60,000 bytes at most): read every label
+            labels = b"" if spec.is_images else f.read()
+    except OSError as error:
+        return f"cannot be read ({error.strerror or error})"
     magic = int.from_bytes(header[0:4], "big")
     count = int.from_bytes(header[4:8], "big")
     expected_magic = _IMAGES_MAGIC if spec.is_images else _LABELS_MAGIC
@@ -163,6 +176,8 @@ def idx_problem(path: Path, spec: IdxFile) -> str | None:
         cols = int.from_bytes(header[12:16], "big")
         if (rows, cols) != (IMAGE_SIDE, IMAGE_SIDE):
             return f"images of {rows}x{cols}, expected {IMAGE_SIDE}x{IMAGE_SIDE}"
+    elif labels and max(labels) >= NUM_CLASSES:
+        return f"labels outside 0..{NUM_CLASSES - 1} (the largest is {max(labels)})"
     return None
 
 
@@ -188,20 +203,12 @@ def _install_checked(write: Callable[[Any], None], destination: Path, spec: IdxF
     If anything fails, the temporary file is removed and ``destination`` is left untouched.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".partial"
-    )
-    temporary_path = Path(temporary)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            write(out)
-        os.chmod(temporary_path, 0o644)  # mkstemp makes it private; the data is not
-        problem = idx_problem(temporary_path, spec)
+    with atomic_writer(destination) as (out, temporary):
+        write(out)
+        out.flush()
+        problem = idx_problem(temporary, spec)
         if problem is not None:
             raise DataUnavailableError(f"{destination.name}: {problem}")
-        os.replace(temporary_path, destination)
-    finally:
-        temporary_path.unlink(missing_ok=True)
 
 
 def _unpack_gzip(source: Path, destination: Path, spec: IdxFile) -> None:
@@ -233,8 +240,9 @@ def _fill_from_debian(name: str, folder: Path, missing: list[IdxFile]) -> str | 
             continue
         try:
             _unpack_gzip(source, folder / spec.name, spec)
-        except (OSError, EOFError, DataUnavailableError) as error:
-            reasons.append(f"{source}: {error}")
+        except (OSError, EOFError, zlib.error, DataUnavailableError) as error:
+            # zlib.error: a damaged archive whose gzip header still reads fine
+            reasons.append(f"{source}: {type(error).__name__}: {error}")
     return "; ".join(reasons) or None
 
 
@@ -251,9 +259,12 @@ def _torchvision_download(name: str, destination_root: Path) -> None:
 
 def _fill_from_download(name: str, folder: Path, missing: list[IdxFile]) -> str | None:
     """Download into a private temporary folder, then move the checked files into place."""
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".download-"))
+    staging: Path | None = None
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(dir=folder.parent, prefix=f"{_STAGING_PREFIX}{owner_tag()}.")
+        )
         _torchvision_download(name, staging)
         downloaded = staging / TORCHVISION_CLASSES[name] / "raw"
         for spec in missing:
@@ -261,8 +272,16 @@ def _fill_from_download(name: str, folder: Path, missing: list[IdxFile]) -> str 
     except Exception as error:  # any failure (no network, bad mirror, bad file) means: not this way
         return f"{type(error).__name__}: {error}".strip()
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return None
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove the temporary files and staging folders of killed runs (see ``_files``)."""
+    for spec in IDX_FILES:
+        remove_stale(folder, temporary_prefix(folder / spec.name))
+    remove_stale(folder.parent, _STAGING_PREFIX)
 
 
 def _unavailable_message(name: str, root: Path, attempts: list[str]) -> str:
@@ -283,6 +302,11 @@ def _unavailable_message(name: str, root: Path, attempts: list[str]) -> str:
     else:
         lines.append("  2. (no Debian package provides this data set; use 1 or 3);")
     lines.append("  3. go online, so that torchvision can download it.")
+    if folder.is_dir() and not os.access(folder, os.W_OK):
+        lines.append(
+            f"Note: {folder} is not writable by this user, so no good file could be put there: "
+            f"make it writable, or point {DATA_ENV_VAR} (or root=) at a folder you can write to."
+        )
     return "\n".join(lines)
 
 
@@ -295,6 +319,7 @@ def prepare(name: str = "fashion_mnist", root: str | os.PathLike | None = None) 
     name = canonical_name(name)
     root_path = data_root(root)
     folder = raw_folder(name, root_path)
+    _remove_leftovers(folder)
     problems = cache_problems(name, root_path)
     if not problems:
         return root_path
@@ -310,7 +335,10 @@ def prepare(name: str = "fashion_mnist", root: str | os.PathLike | None = None) 
         missing = [spec for spec in IDX_FILES if spec.name in cache_problems(name, root_path)]
         if not missing:
             break
-        reason = fill(name, folder, missing)
+        try:
+            reason = fill(name, folder, missing)
+        except Exception as error:  # whatever went wrong, the message below names the ways out
+            reason = f"{type(error).__name__}: {error}"
         if reason:
             attempts.append(f"{source}: {reason}")
 
@@ -387,6 +415,11 @@ def load_tensors(
     return images, labels.to(device=device)
 
 
+def _check_positive_integer(value: Any, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 class TensorLoader:
     """Batches cut from two tensors that already sit on the target device.
 
@@ -405,8 +438,7 @@ class TensorLoader:
         shuffle: bool = True,
         seed: int = 0,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_positive_integer(batch_size, "batch_size")
         if images.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"images and labels must have the same length, got {images.shape[0]} images "
@@ -424,6 +456,10 @@ class TensorLoader:
 
     def manual_seed(self, seed: int) -> TensorLoader:
         """Restart the shuffling sequence, as if the loader had just been built with ``seed``."""
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(
+                f"seed must be an integer (it fixes the loader's shuffling order), got {seed!r}"
+            )
         self.seed = seed
         self.generator.manual_seed(seed)
         return self
@@ -493,6 +529,13 @@ def get_loaders(
     """
     from optim_lessons.training import default_device
 
+    # Checked before the data is read, each under its own name.
+    _check_positive_integer(batch_size, "batch_size")
+    _check_positive_integer(test_batch_size, "test_batch_size")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(
+            f"seed must be an integer (it fixes the subsets and the order), got {seed!r}"
+        )
     device = default_device() if device is None else torch.device(device)
     train_images, train_labels = load_tensors(name, train=True, root=root, device=device)
     test_images, test_labels = load_tensors(name, train=False, root=root, device=device)

@@ -5,8 +5,11 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import textwrap
 from pathlib import Path
 from urllib.error import URLError
 
@@ -350,3 +353,217 @@ def test_get_loaders_builds_seeded_subsets_on_the_requested_device(good_root: Pa
     assert not torch.equal(train_loader.labels, other.labels)
     with pytest.raises(ValueError, match="train_size must be an integer from 1 to 60000"):
         get_loaders(device="cpu", train_size=0)
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+
+
+#: Debian's folder, read before any test points the module at another one.
+DEBIAN_FOLDER = Path(data.DEBIAN_DIRS["fashion_mnist"])
+
+
+def dead_pid() -> int:
+    """The id of a process that has just ended."""
+    return int(run_python("import os; print(os.getpid())").stdout)
+
+
+def debian_folder_with(tmp_path: Path, name: str, content: bytes) -> Path:
+    """A stand-in for Debian's folder: the real archives, except ``name``, which holds
+    ``content``."""
+    folder = tmp_path / "debian"
+    folder.mkdir()
+    for spec in IDX_FILES:
+        (folder / f"{spec.name}.gz").symlink_to(DEBIAN_FOLDER / f"{spec.name}.gz")
+    (folder / f"{name}.gz").unlink()
+    (folder / f"{name}.gz").write_bytes(content)
+    return folder
+
+
+def damaged_archive(name: str) -> bytes:
+    """Debian's archive of ``name`` with its compressed bytes overwritten halfway through: the
+    gzip header still reads, inflating fails."""
+    packed = bytearray((DEBIAN_FOLDER / f"{name}.gz").read_bytes())
+    middle = len(packed) // 2
+    packed[middle : middle + 64] = bytes(range(64))
+    return bytes(packed)
+
+
+def test_a_damaged_debian_archive_ends_in_the_librarys_error_naming_the_ways_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, good_root: Path, offline_without_debian
+) -> None:
+    name = "train-labels-idx1-ubyte"
+    folder = debian_folder_with(tmp_path, name, damaged_archive(name))
+    with pytest.raises(Exception) as raw_error:  # what inflating the archive raises by itself
+        with gzip.open(folder / f"{name}.gz") as packed:
+            packed.read()
+    assert type(raw_error.value).__module__ == "zlib"
+    monkeypatch.setitem(data.DEBIAN_DIRS, "fashion_mnist", folder)
+    root = tmp_path / "cache"
+    raw = copy_good_files(good_root, root)
+    (raw / name).unlink()  # only the labels are to be unpacked
+    with pytest.raises(DataUnavailableError) as caught:
+        prepare("fashion_mnist", root=root)
+    message = str(caught.value)
+    assert f"Debian: {folder / name}.gz: error: Error -3 while decompressing data" in message
+    assert "Three ways out" in message and "apt-get install dataset-fashion-mnist" in message
+    assert not (raw / name).exists()
+    assert leftovers(root) == []
+
+
+def test_a_cache_file_with_labels_of_ten_or_more_is_rebuilt(tmp_path: Path, good_root: Path):
+    raw = copy_good_files(good_root, tmp_path)
+    labels = raw / "t10k-labels-idx1-ubyte"
+    content = bytearray(labels.read_bytes())
+    content[8 + 17] = 12  # a valid header; the 18th label is 12
+    labels.write_bytes(bytes(content))
+    problems = data.cache_problems("fashion_mnist", tmp_path)
+    assert problems == {"t10k-labels-idx1-ubyte": "labels outside 0..9 (the largest is 12)"}
+    prepare("fashion_mnist", root=tmp_path)  # Debian's good copy replaces it
+    assert data.cache_problems("fashion_mnist", tmp_path) == {}
+
+
+def test_labels_of_ten_or_more_everywhere_fail_prepare(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, good_root: Path, offline_without_debian
+) -> None:
+    name = "t10k-labels-idx1-ubyte"
+    content = bytearray((good_root / "FashionMNIST" / "raw" / name).read_bytes())
+    content[8:] = bytes([10]) * (len(content) - 8)  # every label is 10
+    folder = debian_folder_with(tmp_path, name, gzip.compress(bytes(content)))
+    monkeypatch.setitem(data.DEBIAN_DIRS, "fashion_mnist", folder)
+    root = tmp_path / "cache"
+    raw = copy_good_files(good_root, root)
+    (raw / name).write_bytes(bytes(content))
+    with pytest.raises(DataUnavailableError) as caught:
+        prepare("fashion_mnist", root=root)
+    message = str(caught.value)
+    assert f"cache: {name}: labels outside 0..9 (the largest is 10)" in message
+    assert f"Debian: {folder / name}.gz: DataUnavailableError: {name}: labels outside" in message
+    assert "Three ways out" in message
+
+
+def test_a_run_killed_while_unpacking_leaves_a_file_that_the_next_run_removes(
+    tmp_path: Path, good_root: Path
+) -> None:
+    name = "train-labels-idx1-ubyte"
+    raw = copy_good_files(good_root, tmp_path)
+    (raw / name).unlink()
+    killed = run_python(
+        f"""
+        import os, shutil, signal
+        from optim_lessons import data
+        def copy_half_then_die(source, out, length=0):
+            out.write(source.read(30_000))
+            out.flush()
+            os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of the unpack
+        data.shutil.copyfileobj = copy_half_then_die
+        data.prepare("fashion_mnist", root={str(tmp_path)!r})
+        """
+    )
+    assert killed.returncode == -signal.SIGKILL
+    left = leftovers(tmp_path)
+    assert len(left) == 1 and left[0].startswith(f"FashionMNIST/raw/.{name}.")
+    assert not (raw / name).exists()  # nothing half-written under the real name
+
+    prepare("fashion_mnist", root=tmp_path)
+    assert leftovers(tmp_path) == []
+    assert data.cache_problems("fashion_mnist", tmp_path) == {}
+
+
+def test_a_good_cache_is_tidied_of_leftovers_from_dead_runs_but_not_of_live_ones(
+    tmp_path: Path, good_root: Path, offline_without_debian
+) -> None:
+    from optim_lessons._files import owner_tag
+
+    raw = copy_good_files(good_root, tmp_path)
+    tag = owner_tag().rsplit("-", 1)[0]  # this host
+    dead = dead_pid()
+    stale_file = raw / f".train-images-idx3-ubyte.{tag}-{dead}.k2j4_x.partial"
+    stale_file.write_bytes(b"\0" * 1000)
+    stale_staging = raw.parent / f".download-{tag}-{dead}.a8c_z1"
+    (stale_staging / "FashionMNIST" / "raw").mkdir(parents=True)
+    live_file = raw / f".t10k-images-idx3-ubyte.{owner_tag()}.q9w8e7.partial"
+    live_file.write_bytes(b"being written by this very process")
+    other_host = raw / f".t10k-labels-idx1-ubyte.someotherhost-{dead}.r5t6y7.partial"
+    other_host.write_bytes(b"a process on another machine sharing this folder")
+
+    assert prepare("fashion_mnist", root=tmp_path) == tmp_path
+    assert not stale_file.exists() and not stale_staging.exists()
+    assert live_file.exists() and other_host.exists()
+    assert offline_without_debian == []
+
+
+def test_prepare_in_a_read_only_folder_holding_a_bad_file_names_the_ways_out(
+    request: pytest.FixtureRequest, good_root: Path
+) -> None:
+    """As a user who may not write there: root may write anywhere, so the child process drops
+    to ``nobody`` after importing what it needs."""
+    outer = Path(tempfile.mkdtemp(prefix="optim-lessons-read-only-"))
+    request.addfinalizer(lambda: shutil.rmtree(outer))
+    outer.chmod(0o755)
+    raw = copy_good_files(good_root, outer)
+    with open(raw / "train-images-idx3-ubyte", "r+b") as f:
+        f.truncate(1_000_000)
+    raw.chmod(0o555)
+    raw.parent.chmod(0o555)
+    result = run_python(
+        f"""
+        import os
+        from urllib.error import URLError
+        from optim_lessons import data
+        def offline(name, destination_root):
+            raise URLError("[Errno -3] Temporary failure in name resolution")
+        data._torchvision_download = offline
+        if os.getuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        try:
+            data.prepare("fashion_mnist", root={str(outer)!r})
+        except data.DataUnavailableError as error:
+            print("DataUnavailableError:", error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("DataUnavailableError: FashionMNIST is not available")
+    assert "Debian: " in result.stdout and "Permission denied" in result.stdout
+    assert "download: PermissionError" in result.stdout  # the staging folder, not an escape
+    assert f"Note: {raw} is not writable by this user" in result.stdout
+    assert "Three ways out" in result.stdout
+    raw.chmod(0o755)
+    raw.parent.chmod(0o755)
+    assert leftovers(outer) == []
+
+
+def test_tensor_loader_names_a_seed_that_is_not_an_integer() -> None:
+    images, labels = numbered(10)
+    with pytest.raises(TypeError, match="seed must be an integer .* got None"):
+        TensorLoader(images, labels, seed=None)
+    loader = TensorLoader(images, labels)
+    with pytest.raises(TypeError, match="seed must be an integer .* got '7'"):
+        loader.manual_seed("7")
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"test_batch_size": 0}, "test_batch_size must be a positive integer, got 0"),
+        ({"batch_size": -4}, "batch_size must be a positive integer, got -4"),
+        ({"seed": None}, "seed must be an integer"),
+    ],
+)
+def test_get_loaders_names_the_bad_argument_before_reading_any_data(
+    tmp_path: Path, offline_without_debian, arguments: dict, message: str
+) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        get_loaders(root=tmp_path / "empty", **arguments)
+    assert offline_without_debian == []
