@@ -8,14 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from optim_lessons.playground.puzzle import (
-    Puzzle,
+from optim_lessons.playground.puzzle import Puzzle, gaussian_blur, make_picture
+from optim_lessons.playground.puzzle_figures import (
     PuzzleExplorer,
     animate_solve,
     draw_hints,
     frame_steps,
-    gaussian_blur,
-    make_picture,
     plot_attention,
     plot_solve_losses,
     show_tables,
