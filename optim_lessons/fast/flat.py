@@ -224,6 +224,10 @@ class FlatSGD(_FlatBuffers, SGD):
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         return ["momentum_buffer"] if group["momentum"] != 0 else []
 
+    def _update_group(self, flat: FlatGroup, hyper: dict[str, Any]) -> None:
+        """One update of the whole group, once every parameter has its momentum buffer."""
+        sgd_update(flat.param, flat.grad, flat.states["momentum_buffer"], **hyper)
+
     @torch.no_grad()
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         loss = evaluate_closure(closure)
@@ -246,7 +250,10 @@ class FlatSGD(_FlatBuffers, SGD):
             started = [momentum != 0 and "momentum_buffer" in self.state[p] for p in flat.params]
             if every_param_has_grad and (momentum == 0 or all(started) or not any(started)):
                 buffer = flat.states["momentum_buffer"] if any(started) else None
-                new_buffer = sgd_update(flat.param, flat.grad, buffer, **hyper)
+                if buffer is None:
+                    new_buffer = sgd_update(flat.param, flat.grad, None, **hyper)
+                else:
+                    self._update_group(flat, hyper)
                 if momentum != 0 and buffer is None:  # the first step: b_1 = g_1
                     flat.states["momentum_buffer"].copy_(new_buffer)
                     for p, view in zip(
@@ -322,6 +329,13 @@ class FlatAdam(_FlatBuffers, Adam):
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if group["amsgrad"] else [])
 
+    def _update_group(self, flat: FlatGroup, step: float, hyper: dict[str, Any]) -> None:
+        """One update of the whole group (every parameter at the same step)."""
+        adam_update_with_workspace(
+            flat.param, flat.grad, flat.states["exp_avg"], flat.states["exp_avg_sq"],
+            flat.states.get("max_exp_avg_sq"), flat.workspace(), step=step, **hyper,
+        )  # fmt: skip
+
     @torch.no_grad()
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         loss = evaluate_closure(closure)
@@ -352,11 +366,7 @@ class FlatAdam(_FlatBuffers, Adam):
                 flat.share_steps(self.state)
             if every_param_has_grad and flat.shared_step is not None:
                 flat.shared_step += 1
-                amsgrad = flat.states.get("max_exp_avg_sq")
-                adam_update_with_workspace(
-                    flat.param, flat.grad, flat.states["exp_avg"], flat.states["exp_avg_sq"],
-                    amsgrad, flat.workspace(), step=flat.shared_step.item(), **hyper,
-                )  # fmt: skip
+                self._update_group(flat, flat.shared_step.item(), hyper)
                 continue
             flat.unshare_steps(self.state)
             workspaces = flat.views(flat.workspace())
@@ -383,6 +393,10 @@ class FlatAdagrad(_FlatBuffers, Adagrad):
     def _state_names(self, group: dict[str, Any]) -> list[str]:
         return ["sum"]
 
+    def _update_group(self, flat: FlatGroup, step: float, hyper: dict[str, Any]) -> None:
+        """One update of the whole group (every parameter at the same step)."""
+        adagrad_update(flat.param, flat.grad, flat.states["sum"], step=step, **hyper)
+
     @torch.no_grad()
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         loss = evaluate_closure(closure)
@@ -407,9 +421,7 @@ class FlatAdagrad(_FlatBuffers, Adagrad):
                 flat.share_steps(self.state)
             if every_param_has_grad and flat.shared_step is not None:
                 flat.shared_step += 1
-                adagrad_update(
-                    flat.param, flat.grad, flat.states["sum"], step=flat.shared_step.item(), **hyper
-                )
+                self._update_group(flat, flat.shared_step.item(), hyper)
                 continue
             flat.unshare_steps(self.state)
             for p in flat.params:
