@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Two workers, one notebook each at a time (--dist loadfile keeps a notebook's cells together).
 XDIST ?= -n 2 --dist loadfile
-# One thread per process: two test workers on two cores, and identical numerics when outputs are
-# stored (make execute) and checked (make test).
-export OMP_NUM_THREADS := 1
+# The numerics policy (optim_lessons/numerics.py: pinned CPU code paths, one thread) is applied by
+# conftest.py for every pytest run, and by `python -m optim_lessons.numerics` for `make execute`,
+# so stored outputs are written and checked under the same settings.
 
 .PHONY: help setup data book test test-fast execute lint clean
 
@@ -47,7 +47,7 @@ test-fast: $(STAMP)
 execute: data
 	@for nb in $(NOTEBOOKS); do \
 		echo "executing $$nb"; \
-		$(BIN)/jupyter execute --inplace --timeout=600 "$$nb" || exit 1; \
+		$(BIN)/python -m optim_lessons.numerics $(BIN)/jupyter execute --inplace --timeout=600 "$$nb" || exit 1; \
 	done
 
 lint: $(STAMP)

@@ -9,17 +9,17 @@ import pytest
 import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 
-from optim_lessons.exercises import ch05_adaptive as exercises_adaptive
 from optim_lessons.exercises.ch05_adaptive import (
     TextbookRMSprop,
     check_eps_crossover,
     check_lr_decay_steps,
     check_paper_adadelta,
-    effective_step_sizes,
     textbook_rmsprop_update,
     train_lookup_table,
 )
 from optim_lessons.parity import compare_trajectories
+from optim_lessons.playground import probes
+from optim_lessons.playground.probes import effective_step_sizes
 from optim_lessons.playground.surfaces import SURFACES, run_on_surface
 
 
@@ -32,8 +32,8 @@ def quiet_sparse_checks():
 # ------------------------------------------------------------------- effective step sizes
 
 
-def test_the_module_examples_run():
-    failures, attempted = doctest.testmod(exercises_adaptive)
+def test_the_probe_examples_run():
+    failures, attempted = doctest.testmod(probes)
     assert attempted > 0
     assert failures == 0
 

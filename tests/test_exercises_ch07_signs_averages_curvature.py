@@ -15,9 +15,8 @@ from optim_lessons.exercises.ch07_signs_averages_curvature import (
     check_averaged_copy,
     check_lbfgs_precision,
     check_steps_to_cap,
-    record_state,
-    watch,
 )
+from optim_lessons.playground.probes import record_state, watch
 from optim_lessons.playground.surfaces import SURFACES, run_on_surface
 
 

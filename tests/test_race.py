@@ -7,7 +7,6 @@ import math
 import pytest
 import torch
 
-from optim_lessons.models import Net
 from optim_lessons.benchmarks.race import (
     SWEEPS,
     AugmentedLoader,
@@ -21,6 +20,7 @@ from optim_lessons.benchmarks.race import (
     race,
     train_recipe,
 )
+from optim_lessons.models import Net
 from optim_lessons.training import evaluate, set_seed
 
 

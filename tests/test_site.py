@@ -9,7 +9,7 @@ browser saw there:
 - the navigation lists every page of `_toc.yml`, under its part's caption;
 - a notebook page's Colab button opens exactly that notebook on GitHub's main branch;
 - every animation a notebook stores is on its page and plays there: the book's own player
-  (`optim_lessons.playground.plots.animate_trajectories`, a picture with SVG paths drawn by a script)
+  (`playground.plots.animate_trajectories`, a picture with SVG paths drawn by a script)
   answers its slider and its play button; a matplotlib `to_jshtml` animation shows a frame;
 - pages with maths load MathJax, pages with widgets load the widget manager.
 

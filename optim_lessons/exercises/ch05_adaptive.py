@@ -11,8 +11,8 @@ $$
 which is the constant ``lr`` for plain SGD, $\gamma/(\sqrt{G_{t,i}} + \epsilon)$ for Adagrad,
 $\gamma/(\sqrt{v_{t,i}} + \epsilon)$ for RMSprop and
 $\gamma\sqrt{u_{t-1,i} + \epsilon}/\sqrt{v_{t,i} + \epsilon}$ for Adadelta.
-:func:`effective_step_sizes` measures it on a surface for any optimizer, without reading the
-optimizer's state.
+:func:`optim_lessons.playground.probes.effective_step_sizes` measures it on a surface for any
+optimizer, without reading the optimizer's state.
 
 :class:`TextbookRMSprop` puts $\epsilon$ *inside* the square root,
 $g/\sqrt{v + \epsilon}$, as Graves (2013) and several textbooks write RMSprop;
@@ -42,83 +42,16 @@ from optim_lessons.optimizers._common import (
     evaluate_closure,
 )
 from optim_lessons.parity import compare_trajectories
-from optim_lessons.playground.surfaces import Surface, Trajectory, run_on_surface
 
 __all__ = [
     "LookupResult",
-    "StepSizes",
     "TextbookRMSprop",
     "check_eps_crossover",
     "check_lr_decay_steps",
     "check_paper_adadelta",
-    "effective_step_sizes",
     "textbook_rmsprop_update",
     "train_lookup_table",
 ]
-
-
-# ------------------------------------------------------------------- effective step sizes
-
-
-@dataclass
-class StepSizes:
-    """What :func:`effective_step_sizes` measured.
-
-    Attributes:
-        trajectory: the run itself (points and losses), as :func:`run_on_surface` returns it.
-        gradients: shape ``(steps, 2)``, the gradient each step was given (noise included).
-        effective: shape ``(steps, 2)``, the step taken divided by that gradient, per
-            coordinate, negated so that a step downhill counts as positive; ``nan`` where a
-            gradient was exactly zero.
-    """
-
-    trajectory: Trajectory
-    gradients: Tensor
-    effective: Tensor
-
-
-class _GradientRecorder:
-    """Passed to :func:`run_on_surface` as its scheduler: after every step it copies the
-    gradient the step used (still in ``.grad``, since the closure put it there)."""
-
-    def __init__(self, optimizer: Optimizer) -> None:
-        self.param = optimizer.param_groups[0]["params"][0]
-        self.gradients: list[Tensor] = []
-
-    def step(self) -> None:
-        grad = self.param.grad.detach().reshape(2).to("cpu", torch.float64).clone()
-        self.gradients.append(grad)
-
-
-def effective_step_sizes(
-    surface: Surface | str,
-    optimizer_cls: Callable[..., Optimizer],
-    steps: int = 100,
-    **settings: Any,
-) -> StepSizes:
-    """Run ``optimizer_cls`` on ``surface`` and measure each coordinate's effective learning rate.
-
-    ``settings`` go to :func:`~optim_lessons.playground.surfaces.run_on_surface` (``start``, ``noise``,
-    ``seed``, ``dtype``, ``label``) and to the optimizer (``lr=...`` and the rest), so the path
-    is the one ``run_on_surface`` gives with the same arguments.
-
-    >>> sizes = effective_step_sizes("bowl", torch.optim.SGD, steps=5, lr=0.05)
-    >>> [round(value, 12) for value in sizes.effective[-1].tolist()]
-    [0.05, 0.05]
-    """
-    recorders: list[_GradientRecorder] = []
-
-    def recorder(optimizer: Optimizer) -> _GradientRecorder:
-        recorders.append(_GradientRecorder(optimizer))
-        return recorders[0]
-
-    trajectory = run_on_surface(surface, optimizer_cls, steps, scheduler=recorder, **settings)
-    gradients = (
-        torch.stack(recorders[0].gradients) if steps else torch.zeros(0, 2, dtype=torch.float64)
-    )
-    moves = trajectory.points.diff(dim=0)
-    effective = torch.where(gradients != 0, -moves / gradients, torch.nan)
-    return StepSizes(trajectory, gradients, effective)
 
 
 # ---------------------------------------------------------- RMSprop with eps inside the root

@@ -16,17 +16,15 @@ and in both variants the remembered gradient is set to zero after a flip, so tha
 neither grows nor shrinks the step size. :class:`PaperRprop` runs the original rule so that the
 chapter can put it beside ``torch.optim.Rprop``.
 
-The recorders (:func:`record_state`, :func:`watch`) read an optimizer's state after every step:
-Rprop's step sizes, ASGD's average ``ax``, L-BFGS's evaluation count, or any measurement of a
-model during training. The ``check_*`` functions are the exercises' self-checks: each raises an
+The chapter reads optimizers' states with the recorders of :mod:`optim_lessons.playground.probes`.
+The ``check_*`` functions are the exercises' self-checks: each raises an
 ``AssertionError`` that says what is wrong, or prints what it verified.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -34,17 +32,14 @@ from torch import Tensor, nn
 from torch.optim.optimizer import Optimizer, ParamsT
 
 from optim_lessons.optimizers._common import check_learning_rate, evaluate_closure
-from optim_lessons.playground.surfaces import SURFACES, Surface, Trajectory, run_on_surface
+from optim_lessons.playground.surfaces import SURFACES
 
 __all__ = [
     "PaperRprop",
-    "Watched",
     "check_averaged_copy",
     "check_lbfgs_precision",
     "check_steps_to_cap",
     "paper_rprop_update",
-    "record_state",
-    "watch",
 ]
 
 
@@ -130,100 +125,6 @@ class PaperRprop(Optimizer):
                     step_size_max=step_size_max,
                 )
         return loss
-
-
-# ---------------------------------------------------------------------------------- recorders
-
-
-def _snapshot(value: Any) -> Tensor:
-    """A state entry as a flat float64 CPU tensor (a number becomes a 1-element tensor)."""
-    if isinstance(value, Tensor):
-        value = value.detach()
-        if value.is_complex():
-            value = torch.view_as_real(value)
-        return value.to("cpu", torch.float64).reshape(-1).clone()
-    return torch.tensor([float(value)], dtype=torch.float64)
-
-
-def record_state(
-    surface: Surface | str,
-    optimizer_cls: Callable[..., Optimizer],
-    keys: Sequence[str],
-    steps: int = 100,
-    *,
-    label: str | None = None,
-    **settings: Any,
-) -> tuple[Trajectory, dict[str, Tensor]]:
-    """:func:`~optim_lessons.playground.surfaces.run_on_surface`, also recording ``optimizer.state`` after
-    every step.
-
-    ``settings`` go to ``run_on_surface`` (``start``, ``noise``, ``seed``, ...) and on to the
-    optimizer (``lr``, ...). Returns the trajectory and, per key, a tensor with one row per
-    step: ``records["step_size"][t]`` holds Rprop's step sizes after step ``t + 1``. A number
-    in the state (L-BFGS's ``func_evals``) gives a column of shape ``(steps, 1)``.
-
-    >>> path, records = record_state("bowl", torch.optim.Rprop, ["step_size"], steps=3)
-    >>> records["step_size"][:, 0].tolist()  # lr 0.01 grows by 1.2 while the sign holds
-    [0.01, 0.012, 0.0144]
-    """
-    recorded: dict[str, list[Tensor]] = {key: [] for key in keys}
-
-    def build(params: list[Tensor], **hyperparameters: Any) -> Optimizer:
-        optimizer = optimizer_cls(params, **hyperparameters)
-        (point,) = params
-
-        def record(opt: Optimizer, args: Any, kwargs: Any) -> None:
-            for key in keys:
-                recorded[key].append(_snapshot(opt.state[point][key]))
-
-        optimizer.register_step_post_hook(record)
-        return optimizer
-
-    name = label or getattr(optimizer_cls, "__name__", type(optimizer_cls).__name__)
-    trajectory = run_on_surface(surface, build, steps, label=name, **settings)
-    empty = torch.empty(0, 0, dtype=torch.float64)
-    return trajectory, {
-        key: torch.stack(values) if values else empty for key, values in recorded.items()
-    }
-
-
-@dataclass
-class Watched:
-    """What :func:`watch` measured: ``values[i]`` right after optimizer step ``steps[i]``."""
-
-    steps: list[int] = field(default_factory=list)
-    values: list[Any] = field(default_factory=list)
-    handle: Any = None
-
-    def stop(self) -> None:
-        """Stop measuring (remove the hook from the optimizer)."""
-        if self.handle is not None:
-            self.handle.remove()
-            self.handle = None
-
-
-def watch(optimizer: Optimizer, measure: Callable[[], Any], every: int = 1) -> Watched:
-    """Call ``measure()`` after every ``every``-th ``optimizer.step`` and keep what it returns.
-
-    It runs as a step hook, so it works inside any training loop, e.g.
-    ``watch(optimizer, lambda: evaluate(model, loader).loss, every=10)`` before
-    ``train(model, optimizer, ...)``. ``measure`` runs with gradients off.
-    """
-    if every < 1:
-        raise ValueError(f"every must be a positive integer, got {every!r}")
-    watched = Watched()
-    count = 0
-
-    def after_step(opt: Optimizer, args: Any, kwargs: Any) -> None:
-        nonlocal count
-        count += 1
-        if count % every == 0:
-            with torch.no_grad():
-                watched.values.append(measure())
-            watched.steps.append(count)
-
-    watched.handle = optimizer.register_step_post_hook(after_step)
-    return watched
 
 
 # ------------------------------------------------------------------------ exercise self-checks

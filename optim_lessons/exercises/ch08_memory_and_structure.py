@@ -1,8 +1,8 @@
 r"""Helpers and self-checks for the chapter on memory and structure: SparseAdam, Adafactor, Muon.
 
-- :class:`MultiOptimizer` steps several optimizers as one, so that one training loop can give
-  an embedding table to SparseAdam and the rest to Adam, or the hidden weight matrices to Muon
-  and the rest to AdamW.
+- :class:`optim_lessons.optimizers.multi.MultiOptimizer` (used here) steps several optimizers
+  as one: an embedding table to SparseAdam and the rest to Adam, or the hidden weight matrices
+  to Muon and the rest to AdamW.
 - :func:`bag_of_words_loaders` and :class:`BagOfWords` make a small text-like problem whose
   embedding table has sparse gradients: each text looks up a few dozen rows of a large table.
 - :func:`factored_second_moment` is Adafactor's rank-1 estimate of a matrix of mean squared
@@ -16,19 +16,15 @@ The ``check_*`` functions are the self-checks of the chapter's exercises: each r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor, nn
-from torch.optim.optimizer import Optimizer
 
 from optim_lessons.data import TensorLoader
-from optim_lessons.optimizers._common import evaluate_closure
 
 __all__ = [
     "BagOfWords",
-    "MultiOptimizer",
     "bag_of_words_loaders",
     "check_factored_estimate",
     "check_lazy_drift",
@@ -37,85 +33,6 @@ __all__ = [
     "factored_second_moment",
     "newton_schulz_singular_values",
 ]
-
-
-# --------------------------------------------------------------------------- several optimizers
-
-
-class _StateView(Mapping):
-    """The states of several optimizers read as one mapping (parameter -> state), without
-    touching them: their ``defaultdict`` would otherwise grow an empty entry at every miss."""
-
-    def __init__(self, optimizers: list[Optimizer]) -> None:
-        self._optimizers = optimizers
-
-    def __getitem__(self, param: Tensor) -> dict[str, Any]:
-        for optimizer in self._optimizers:
-            if param in optimizer.state:
-                return optimizer.state[param]
-        raise KeyError(param)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        for optimizer in self._optimizers:
-            yield from optimizer.state
-
-    def __len__(self) -> int:
-        return sum(len(optimizer.state) for optimizer in self._optimizers)
-
-
-class MultiOptimizer(Optimizer):
-    """Several optimizers over disjoint parameters, stepped as one.
-
-    ``step(closure)`` evaluates the closure once (gradients for every parameter), then steps
-    each optimizer in turn without a closure, so an optimizer that must re-evaluate the loss
-    (LBFGS) cannot take part. ``param_groups`` lists the groups of every optimizer, in order;
-    they are the same dictionaries, so a learning-rate scheduler built on the
-    ``MultiOptimizer`` changes the rate of the optimizer that owns each group. ``state``
-    reads through to the optimizers' states (so that
-    :func:`optim_lessons.training.optimizer_state_bytes` counts them all), and ``state_dict``
-    is the list of their state dicts.
-
-    >>> weight, bias = torch.zeros(2, 2, requires_grad=True), torch.zeros(2, requires_grad=True)
-    >>> both = MultiOptimizer(torch.optim.SGD([weight], lr=0.1), torch.optim.Adam([bias]))
-    >>> len(both.param_groups)
-    2
-    """
-
-    def __init__(self, *optimizers: Optimizer) -> None:
-        if not optimizers:
-            raise ValueError("MultiOptimizer needs at least one optimizer")
-        for optimizer in optimizers:
-            if not isinstance(optimizer, Optimizer):
-                raise TypeError(f"{type(optimizer).__name__} is not a torch.optim.Optimizer")
-        self.optimizers = list(optimizers)
-        # torch.optim.Optimizer keeps each group dictionary it is given, so these stay shared
-        # with their owners; it also refuses a parameter that two optimizers both claim.
-        super().__init__([g for o in self.optimizers for g in o.param_groups], {})
-        self.state = _StateView(self.optimizers)  # type: ignore[assignment]
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
-        """Evaluate the closure once, then step every optimizer; return the closure's loss."""
-        loss = evaluate_closure(closure)
-        for optimizer in self.optimizers:
-            optimizer.step()
-        return loss
-
-    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
-        return {"optimizers": [o.state_dict() for o in self.optimizers]}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # type: ignore[override]
-        saved = state_dict["optimizers"]
-        if len(saved) != len(self.optimizers):
-            raise ValueError(
-                f"the state dict holds {len(saved)} optimizers, this MultiOptimizer has "
-                f"{len(self.optimizers)}"
-            )
-        for optimizer, one in zip(self.optimizers, saved, strict=True):
-            optimizer.load_state_dict(one)
-
-    def __repr__(self) -> str:
-        return "MultiOptimizer(" + ", ".join(type(o).__name__ for o in self.optimizers) + ")"
 
 
 # --------------------------------------------------------------------------- a text-like problem

@@ -1,1 +1,1 @@
-"""The book's figures and toys: 2D test surfaces, plots and animations, live explorers, the puzzle."""
+"""The book's figures and toys: 2D test surfaces, plots, animations, explorers, the puzzle."""

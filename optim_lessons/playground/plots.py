@@ -285,7 +285,7 @@ def plot_losses(
 ) -> Axes:
     """Loss against step for several runs, on a log scale by default.
 
-    ``runs`` maps labels to :class:`~optim_lessons.playground.surfaces.Trajectory` objects (drawn as the
+    ``runs`` maps labels to :class:`~.surfaces.Trajectory` objects (drawn as the
     gap :math:`f - f^*`, which reaches 0 at the minimum), training histories (their per-step
     ``loss``) or plain sequences of numbers. ``smooth_window`` averages over that many steps.
     """

@@ -124,7 +124,7 @@ def plot_schedules(
 ) -> Any:
     """Draw each named schedule as a line of value against step; return the Axes.
 
-    A thin layer over :func:`optim_lessons.playground.plots.plot_curves`: ``steps_per_epoch`` adds faint
+    A thin layer over :func:`~.plots.plot_curves`: ``steps_per_epoch`` adds faint
     vertical lines at the epoch boundaries; ``log_scale`` puts the learning rate on a log axis
     (useful when a schedule spans several decades).
     """

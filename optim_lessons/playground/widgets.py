@@ -19,7 +19,7 @@ In a notebook, make ``explorer`` the last expression of a cell to show it, and c
 Which sliders appear depends on the optimizer: the explorer reads the constructor's signature
 and shows a control only for the hyperparameters that constructor accepts (``momentum`` for SGD,
 ``betas`` for Adam, ...). ``steps``, ``noise`` (gradient noise, see
-:func:`~optim_lessons.playground.surfaces.run_on_surface`) and ``start`` are not hyperparameters and are
+:func:`~.surfaces.run_on_surface`) and ``start`` are not hyperparameters and are
 shown whenever they are listed in ``controls``.
 """
 
@@ -253,7 +253,7 @@ class SurfaceExplorer:
         return chosen
 
     def run_settings(self) -> dict[str, Any]:
-        """The arguments of :func:`~optim_lessons.playground.surfaces.run_on_surface` other than the
+        """The arguments of :func:`~.surfaces.run_on_surface` other than the
         hyperparameters: steps, noise, start, and the parameter layout an optimizer needs
         (Muon takes the point as a 1 x 2 matrix, SparseAdam takes a sparse gradient)."""
         settings: dict[str, Any] = {
@@ -420,7 +420,7 @@ PARAMETER_LAYOUTS: dict[str, dict[str, Any]] = {
 
 
 def parameter_layout(optimizer: Callable[..., torch.optim.Optimizer]) -> dict[str, Any]:
-    """The extra :func:`~optim_lessons.playground.surfaces.run_on_surface` arguments that ``optimizer``
+    """The extra :func:`~.surfaces.run_on_surface` arguments that ``optimizer``
     (a class, or a ``functools.partial`` of one) needs; empty for most optimizers."""
     while hasattr(optimizer, "func"):  # functools.partial(...) wraps the class
         optimizer = optimizer.func
@@ -449,7 +449,7 @@ def surface_explorer(
             torch.optim's dense optimizers by default. Muon and SparseAdam work too: the point
             is handed to them as a 1 x 2 matrix or with a sparse gradient (see
             :data:`PARAMETER_LAYOUTS`).
-        surfaces: names (or :class:`~optim_lessons.playground.surfaces.Surface` objects) for the dropdown;
+        surfaces: names (or :class:`~.surfaces.Surface` objects) for the dropdown;
             all of :data:`~optim_lessons.playground.surfaces.SURFACES` by default.
         controls: which knobs to offer, from :data:`CONTROLS` plus ``"betas"`` (two sliders) and
             ``"start"`` (two sliders); a hyperparameter's knob shows only for optimizers that
