@@ -23,6 +23,7 @@ give bit-identical losses.
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -178,12 +179,98 @@ def _model_device(model: nn.Module) -> torch.device:
     return default_device()
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The loss of a training step was NaN or infinite.
+
+    ``step`` (counted from 1 over the whole run), ``epoch`` (from 1) and ``batch`` (the batch's
+    index in the loader, from 0, as in every message of the loop) say where; ``history`` holds
+    what was measured up to the last finished epoch.
+    """
+
+    def __init__(self, message: str, *, step: int, epoch: int, batch: int, history: History):
+        super().__init__(message)
+        self.step, self.epoch, self.batch, self.history = step, epoch, batch, history
+
+
+def _nonfinite_message(loss: float, step: int, where: str, weights: str) -> str:
+    return (
+        f"The loss is {loss} at step {step} ({where}): {weights}. Usual causes: a learning rate "
+        "too large for this model, exploding gradients (try clip_grad_norm=1.0), or NaN or inf "
+        "in the inputs. Pass stop_on_nonfinite=False to carry on regardless, as a plain torch "
+        "loop would."
+    )
+
+
+class _LabelCheck:
+    """Refuses class labels outside ``0..C-1`` before the criterion sees them.
+
+    ``CrossEntropyLoss`` and ``NLLLoss`` skip every sample whose label equals their
+    ``ignore_index`` (-100 by default) without a word, and a label of ``C`` or more fails deep
+    inside torch (on a GPU, as a device-side assert that stops the process). With
+    ``allow_ignore_index=True`` the ignored value is let through, for data that marks samples
+    to skip on purpose.
+
+    A loader that holds all its labels as one tensor (``TensorLoader.labels``) is checked once,
+    as a whole, at its first batch: a pass then costs one check, whatever the device. Other
+    loaders' labels are checked batch by batch, which costs a few microseconds for labels on
+    the CPU (a ``DataLoader``'s, before they move to the GPU) and a wait for the device for
+    labels that arrive already on a GPU.
+    """
+
+    def __init__(self, criterion: Any, allow_ignore_index: bool, loader: Any = None) -> None:
+        self.ignore_index = getattr(criterion, "ignore_index", -100)
+        self.allow_ignore_index = allow_ignore_index
+        self.loader = loader
+        self.whole_loader_checked = False
+
+    def __call__(self, outputs: Tensor, labels: Tensor, where: str) -> None:
+        is_class_index = (
+            not labels.is_floating_point()
+            and not labels.is_complex()
+            and labels.dtype != torch.bool
+            and outputs.dim() >= 2
+            and labels.dim() == outputs.dim() - 1
+        )
+        if not is_class_index or labels.numel() == 0:
+            return  # probabilities, regression targets...: not class labels
+        whole = getattr(self.loader, "labels", None)
+        if isinstance(whole, Tensor) and whole.device == labels.device and whole.dim() == 1:
+            if self.whole_loader_checked:
+                return
+            labels, where = whole, "the loader's labels (loader.labels)"
+            self.whole_loader_checked = True
+        classes = outputs.shape[1]
+        low, high = (int(value) for value in torch.aminmax(labels))
+        if 0 <= low and high < classes:
+            return
+        ignored = self.ignore_index
+        if self.allow_ignore_index:
+            valid = (labels == ignored) | ((labels >= 0) & (labels < classes))
+            if bool(valid.all()):
+                return
+        outside = labels[(labels < 0) | (labels >= classes)]
+        if self.allow_ignore_index:
+            outside = outside[outside != ignored]
+        found = sorted({int(value) for value in outside.unique()[:5]})
+        message = (
+            f"Labels outside 0..{classes - 1} in {where}: {found}. The model gives {classes} "
+            f"scores per sample, so a label must be a class index from 0 to {classes - 1}."
+        )
+        if ignored in found and not self.allow_ignore_index:
+            message += (
+                f" {ignored} is the criterion's ignore_index: the loss would silently skip those "
+                "samples. Pass allow_ignore_index=True if they are to be skipped on purpose."
+            )
+        raise ValueError(message)
+
+
 def _forward_and_loss(
     model: nn.Module,
     criterion: Callable[[Tensor, Tensor], Tensor],
     inputs: Tensor,
     labels: Tensor,
     where: str,
+    check_labels: Callable[[Tensor, str], None] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Run the model and the criterion; turn torch's shape errors into one plain sentence."""
     try:
@@ -195,6 +282,8 @@ def _forward_and_loss(
             f"The model cannot take the inputs of {where}: inputs of shape {tuple(inputs.shape)} "
             f"(dtype {inputs.dtype}). torch said: {error}"
         ) from error
+    if check_labels is not None:
+        check_labels(outputs, where)
     try:
         loss = criterion(outputs, labels)
     except (RuntimeError, ValueError, IndexError) as error:
@@ -226,12 +315,16 @@ def evaluate(
     loader: Iterable[tuple[Tensor, Tensor]],
     device: str | torch.device | None = None,
     criterion: Callable[[Tensor, Tensor], Tensor] | None = None,
+    *,
+    allow_ignore_index: bool = False,
 ) -> Evaluation:
     """Mean loss and accuracy of ``model`` over every sample of ``loader``, without gradients.
 
     The model is put in evaluation mode for the pass and returned to its previous mode after.
+    Class labels outside ``0..C-1`` raise ``ValueError``, as in :func:`train`.
     """
     criterion = nn.CrossEntropyLoss() if criterion is None else criterion
+    label_check = _LabelCheck(criterion, allow_ignore_index, loader)
     device = _model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
@@ -240,10 +333,15 @@ def evaluate(
     samples = 0
     try:
         with _thread_limit(device):
-            for batch_index, (inputs, labels) in enumerate(loader):
-                inputs, labels = inputs.to(device), labels.to(device)
+            for batch_index, (inputs, given_labels) in enumerate(loader):
+                inputs, labels = inputs.to(device), given_labels.to(device)
                 outputs, loss = _forward_and_loss(
-                    model, criterion, inputs, labels, f"batch {batch_index} of the loader"
+                    model,
+                    criterion,
+                    inputs,
+                    labels,
+                    f"batch {batch_index} of the loader",
+                    lambda outputs, where, given=given_labels: label_check(outputs, given, where),
                 )
                 total_loss += _sum_loss(criterion, loss, labels.shape[0])
                 correct += (outputs.argmax(dim=1) == labels).sum()
@@ -273,19 +371,31 @@ class _BatchClosure:
         clip_grad_norm: float | None,
         parameters: list[Tensor],
         where: str,
+        check_first: Callable[[Tensor, str], None] | None = None,
+        check_loss: Callable[[Tensor], None] | None = None,
     ) -> None:
         self.model, self.optimizer, self.criterion = model, optimizer, criterion
         self.inputs, self.labels = inputs, labels
         self.clip_grad_norm, self.parameters, self.where = clip_grad_norm, parameters, where
+        # checks of the first call only: the labels, and the loss before backward
+        self.check_first, self.check_loss = check_first, check_loss
         self.calls = 0
         self.first_outputs: Tensor | None = None
         self.first_loss: Tensor | None = None
 
     def __call__(self) -> Tensor:
+        first = self.calls == 0
         self.optimizer.zero_grad()  # 1. forget the previous gradients
         outputs, loss = _forward_and_loss(  # 2-3. forward pass and loss
-            self.model, self.criterion, self.inputs, self.labels, self.where
+            self.model,
+            self.criterion,
+            self.inputs,
+            self.labels,
+            self.where,
+            self.check_first if first else None,
         )
+        if first and self.check_loss is not None:
+            self.check_loss(loss)  # before backward: a bad loss never reaches the weights
         loss.backward()  # 4. fill p.grad
         if self.clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(self.parameters, self.clip_grad_norm)
@@ -293,6 +403,18 @@ class _BatchClosure:
             self.first_outputs, self.first_loss = outputs.detach(), loss.detach()
         self.calls += 1
         return loss
+
+
+def _check_optimizer_holds_the_model(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    model_parameters = {id(parameter) for parameter in model.parameters()}
+    held = [parameter for group in optimizer.param_groups for parameter in group["params"]]
+    if model_parameters and not any(id(parameter) in model_parameters for parameter in held):
+        raise ValueError(
+            f"The optimizer holds none of the model's parameters ({len(held)} tensors, none of "
+            f"them the model's {len(model_parameters)}), so training would never change the "
+            "model. It was built over another model, or over a copy of this one: build it from "
+            f"this model, e.g. {type(optimizer).__name__}(model.parameters(), ...)."
+        )
 
 
 def _scheduler_metric_needed(scheduler: Any) -> bool:
@@ -314,6 +436,8 @@ def train(
     progress: bool = True,
     max_steps: int | None = None,
     clip_grad_norm: float | None = None,
+    stop_on_nonfinite: bool = True,
+    allow_ignore_index: bool = False,
 ) -> History:
     """Train ``model`` with ``optimizer`` for ``epochs`` passes over ``train_loader``.
 
@@ -341,6 +465,18 @@ def train(
         max_steps: stop after this many optimizer steps in total (the last epoch is then
             partial, and is still evaluated).
         clip_grad_norm: if set, rescale the gradients so their global norm is at most this.
+        stop_on_nonfinite: stop with :class:`NonFiniteLossError`, naming the step and the
+            batch, when a step's loss is NaN or infinite. On the CPU the check runs before
+            ``backward``, so the weights stay those of the last good step; on a GPU it runs at
+            the end of the epoch, where the loop waits for the device anyway, so that no step
+            waits for it. ``False`` carries on regardless, as a plain torch loop does.
+        allow_ignore_index: class labels must lie in ``0..C-1`` (``C`` scores per sample), or
+            a ``ValueError`` names the batch. ``True`` also lets through the criterion's
+            ``ignore_index`` (-100 for ``CrossEntropyLoss``), whose samples the loss skips.
+
+    The optimizer must hold at least one of the model's parameters; one built over another
+    model (or over a copy of this one) would train nothing, and is refused with a
+    ``ValueError``. None of these checks changes a number that a run computes.
 
     Returns:
         A :class:`History`.
@@ -361,6 +497,7 @@ def train(
         raise _empty_loader_error("train_loader")
     if test_loader is not None and _loader_length(test_loader) == 0:
         raise _empty_loader_error("test_loader")
+    _check_optimizer_holds_the_model(model, optimizer)
 
     criterion = nn.CrossEntropyLoss() if criterion is None else criterion
     if device is None:
@@ -381,6 +518,8 @@ def train(
         total = max_steps if total is None else min(total, max_steps)
     bar = tqdm(total=total, disable=not progress, desc="training", unit="step", leave=True)
     run = _EpochRunner(model, optimizer, criterion, device, clip_grad_norm, bar)
+    run.label_check = _LabelCheck(criterion, allow_ignore_index, train_loader)
+    run.stop_on_nonfinite = stop_on_nonfinite
     if scheduler is not None and scheduler_step == "batch":
         run.after_step = scheduler.step
 
@@ -391,7 +530,13 @@ def train(
                 run.epoch(train_loader, epoch, history, steps_left)
                 metric = history.train_loss[-1]
                 if test_loader is not None:
-                    result = evaluate(model, test_loader, device=device, criterion=criterion)
+                    result = evaluate(
+                        model,
+                        test_loader,
+                        device=device,
+                        criterion=criterion,
+                        allow_ignore_index=allow_ignore_index,
+                    )
                     history.test_loss.append(result.loss)
                     history.test_accuracy.append(result.accuracy)
                     metric = result.loss
@@ -426,6 +571,26 @@ class _EpochRunner:
         self.device, self.clip_grad_norm, self.bar = device, clip_grad_norm, bar
         self.parameters = [p for group in optimizer.param_groups for p in group["params"]]
         self.after_step: Callable[[], Any] | None = None
+        self.label_check: _LabelCheck | None = None
+        self.stop_on_nonfinite = True
+
+    def _loss_check(
+        self, step: int, epoch: int, batch: int, where: str, history: History
+    ) -> Callable[[Tensor], None]:
+        def check(loss: Tensor) -> None:
+            value = loss.item() if loss.numel() == 1 else float(loss.detach().sum())
+            if math.isfinite(value):
+                return
+            weights = "the weights were left as they were before this step"
+            raise NonFiniteLossError(
+                _nonfinite_message(value, step, where, weights),
+                step=step,
+                epoch=epoch,
+                batch=batch,
+                history=history,
+            )
+
+        return check
 
     def epoch(
         self,
@@ -441,13 +606,24 @@ class _EpochRunner:
         samples = 0
         step_losses: list[Tensor] = []
         started = time.perf_counter()
-        for batch_index, (inputs, labels) in enumerate(loader):
+        label_check = self.label_check
+        # On the CPU the loss is looked at step by step; elsewhere, at the end of the epoch.
+        check_each_loss = self.stop_on_nonfinite and device.type == "cpu"
+        for batch_index, (inputs, given_labels) in enumerate(loader):
             inputs = inputs.to(device, non_blocking=True)
-            labels = labels.to(device, non_blocking=True)
+            labels = given_labels.to(device, non_blocking=True)
+            where = f"batch {batch_index} of epoch {epoch + 1}"
+            step = history.steps + len(step_losses) + 1
             closure = _BatchClosure(
                 self.model, self.optimizer, self.criterion, inputs, labels,
-                self.clip_grad_norm, self.parameters,
-                where=f"batch {batch_index} of epoch {epoch + 1}",
+                self.clip_grad_norm, self.parameters, where,
+                check_first=None if label_check is None else (
+                    lambda outputs, where, given=given_labels: label_check(outputs, given, where)
+                ),
+                check_loss=(
+                    self._loss_check(step, epoch + 1, batch_index, where, history)
+                    if check_each_loss else None
+                ),
             )  # fmt: skip
             history.lr.append(float(self.optimizer.param_groups[0]["lr"]))
             self.optimizer.step(closure)
@@ -472,6 +648,27 @@ class _EpochRunner:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         history.epoch_seconds.append(time.perf_counter() - started)
-        history.loss.extend(torch.stack(step_losses).float().cpu().tolist())
+        losses = torch.stack(step_losses).float().cpu().tolist()
+        if self.stop_on_nonfinite and device.type != "cpu":
+            self._stop_at_first_nonfinite(losses, epoch, history)
+        history.loss.extend(losses)
         history.train_loss.append(float(loss_sum) / samples)
         history.train_accuracy.append(int(correct) / samples)
+
+    def _stop_at_first_nonfinite(self, losses: list[float], epoch: int, history: History) -> None:
+        """The check of a GPU run: the epoch's losses, which the loop has just copied anyway."""
+        for index, value in enumerate(losses):
+            if not math.isfinite(value):
+                step = history.steps + index + 1
+                where = f"batch {index} of epoch {epoch + 1}"
+                weights = (
+                    "on a GPU the loss is looked at when the epoch ends, so the steps up to the "
+                    "end of this epoch have been taken with it"
+                )
+                raise NonFiniteLossError(
+                    _nonfinite_message(value, step, where, weights),
+                    step=step,
+                    epoch=epoch + 1,
+                    batch=index,
+                    history=history,
+                )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -13,6 +14,7 @@ from optim_lessons.models import Net
 from optim_lessons.training import (
     Evaluation,
     History,
+    NonFiniteLossError,
     count_parameters,
     cpu_threads,
     default_device,
@@ -400,3 +402,164 @@ def test_flat_gradient_is_every_parameter_gradient_in_order_and_fills_grad():
     torch.testing.assert_close(model.fc2.bias.grad, expected[-1])
     # Zeroed first: a second call gives the same vector, not twice it.
     torch.testing.assert_close(flat_gradient(model, criterion, inputs, targets), flat)
+
+
+# ----------------------------------------------------------------------------- silent failures
+
+
+def as_plain_batches(loader: TensorLoader) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The same batches as a plain list: a loader the checks must take batch by batch."""
+    return [(inputs.clone(), labels.clone()) for inputs, labels in loader]
+
+
+def test_train_gives_the_same_numbers_as_the_five_line_loop() -> None:
+    """The checks look, and change nothing: every loss equals a plain torch loop's, bit for bit."""
+    loader = synthetic_loader(n=96, batch_size=16)
+    net = fresh_net()
+    history = train(
+        net, torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9), loader,
+        epochs=2, seed=3, progress=False,
+    )  # fmt: skip
+    plain = fresh_net()
+    optimizer = torch.optim.SGD(plain.parameters(), lr=0.05, momentum=0.9)
+    loader.manual_seed(3)
+    losses = []
+    for _ in range(2):
+        for inputs, labels in loader:
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(plain(inputs), labels)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    assert history.loss == losses
+    assert all(torch.equal(a, b) for a, b in zip(net.parameters(), plain.parameters()))
+
+
+@pytest.mark.parametrize("copy_of_the_model", [False, True], ids=["another-model", "a-copy"])
+def test_train_refuses_an_optimizer_over_parameters_the_model_does_not_have(
+    copy_of_the_model: bool,
+) -> None:
+    net = fresh_net()
+    other = copy.deepcopy(net) if copy_of_the_model else fresh_net(seed=1)
+    optimizer = torch.optim.SGD(other.parameters(), lr=0.1)
+    with pytest.raises(ValueError) as error:
+        train(net, optimizer, synthetic_loader(), progress=False)
+    assert str(error.value) == (
+        "The optimizer holds none of the model's parameters (4 tensors, none of them the "
+        "model's 4), so training would never change the model. It was built over another "
+        "model, or over a copy of this one: build it from this model, e.g. "
+        "SGD(model.parameters(), ...)."
+    )
+
+
+def test_train_accepts_an_optimizer_over_some_of_the_models_parameters() -> None:
+    net = fresh_net()
+    train(net, torch.optim.SGD(net.fc2.parameters(), lr=0.1), synthetic_loader(), progress=False)
+
+
+def test_a_nan_in_the_inputs_stops_the_run_at_that_step_with_the_weights_unharmed() -> None:
+    loader = synthetic_loader(n=64, batch_size=16)
+    loader.images[40, 0, 3, 3] = float("nan")  # sample 40, in whichever batch the order puts it
+    net = fresh_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
+    with pytest.raises(NonFiniteLossError) as error:
+        train(net, optimizer, loader, epochs=3, seed=0, progress=False)
+    where = error.value
+    loader.manual_seed(0)  # which batch of the first epoch holds sample 40?
+    order = torch.randperm(64, generator=loader.generator)
+    batch = int((order == 40).nonzero()) // 16
+    assert (where.step, where.epoch, where.batch) == (batch + 1, 1, batch)
+    assert str(where).startswith(
+        f"The loss is nan at step {batch + 1} (batch {batch} of epoch 1): the weights were left "
+        "as they were before this step. Usual causes:"
+    )
+    assert "Pass stop_on_nonfinite=False to carry on regardless" in str(where)
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_a_learning_rate_far_too_large_stops_the_run_where_the_loss_overflows() -> None:
+    net = fresh_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e12)
+    with pytest.raises(NonFiniteLossError, match=r"The loss is (nan|inf) at step \d+") as error:
+        train(net, optimizer, synthetic_loader(n=256), epochs=4, progress=False)
+    assert error.value.step > 1
+    assert len(error.value.history.loss) == error.value.history.steps  # the finished epochs
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+
+
+def test_stop_on_nonfinite_false_carries_on_as_torch_does() -> None:
+    loader = synthetic_loader(n=64, batch_size=16)
+    loader.images[0, 0, 0, 0] = float("nan")
+    net = fresh_net()
+    history = train(
+        net, torch.optim.SGD(net.parameters(), lr=0.01), loader,
+        epochs=2, progress=False, stop_on_nonfinite=False,
+    )  # fmt: skip
+    assert history.steps == 8
+    assert any(math.isnan(loss) for loss in history.loss)
+    assert not torch.isfinite(net.fc1.weight).all()  # what the check is there to prevent
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["TensorLoader", "list-of-batches"])
+@pytest.mark.parametrize("bad_label", [10, -1, -100])
+def test_labels_outside_the_classes_are_refused(plain: bool, bad_label: int) -> None:
+    loader = synthetic_loader(n=32, batch_size=8)
+    if plain:  # checked batch by batch: the second batch holds the bad label
+        batches = as_plain_batches(loader)
+        batches[1][1][5] = bad_label
+        where = "batch 1 of epoch 1"
+    else:  # checked once, as a whole, before the first step
+        loader.labels[29] = bad_label
+        batches, where = loader, "the loader's labels (loader.labels)"
+    net = fresh_net()
+    before = copy.deepcopy(net.state_dict())
+    with pytest.raises(ValueError) as error:
+        train(net, torch.optim.SGD(net.parameters(), lr=0.1), batches, progress=False)
+    message = str(error.value)
+    assert message.startswith(f"Labels outside 0..9 in {where}")
+    assert f": [{bad_label}]. The model gives 10 scores per sample" in message
+    ignore_hint = "-100 is the criterion's ignore_index: the loss would silently skip those"
+    assert (ignore_hint in message) == (bad_label == -100)
+    if not plain:
+        assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_the_ignore_index_passes_only_when_asked_for_and_is_then_skipped_by_the_loss() -> None:
+    loader = synthetic_loader(n=32, batch_size=8)
+    loader.labels[::2] = -100
+    net = fresh_net()
+    history = train(
+        net, torch.optim.SGD(net.parameters(), lr=0.1), loader,
+        progress=False, allow_ignore_index=True,
+    )  # fmt: skip
+    assert history.steps == 4 and all(math.isfinite(loss) for loss in history.loss)
+    loader.labels[1] = -1  # still not a class, nor the ignored value
+    with pytest.raises(ValueError, match=r"Labels outside 0..9 in the loader's labels .*: \[-1\]"):
+        train(
+            net, torch.optim.SGD(net.parameters(), lr=0.1), loader,
+            progress=False, allow_ignore_index=True,
+        )  # fmt: skip
+
+
+def test_evaluate_refuses_labels_outside_the_classes() -> None:
+    loader = synthetic_loader(n=16, batch_size=8)
+    loader.labels[3] = -100
+    with pytest.raises(ValueError, match="-100 is the criterion's ignore_index"):
+        evaluate(fresh_net(), as_plain_batches(loader))
+
+
+def test_the_end_of_epoch_check_of_a_gpu_run_names_the_first_bad_step() -> None:
+    """On a GPU the losses are looked at when the epoch ends; here that check runs alone."""
+    from optim_lessons.training import _EpochRunner
+
+    net = fresh_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    runner = _EpochRunner(net, optimizer, nn.CrossEntropyLoss(), torch.device("cpu"), None, None)
+    history = History(loss=[0.5] * 10)  # ten steps in earlier epochs
+    with pytest.raises(NonFiniteLossError) as error:
+        runner._stop_at_first_nonfinite([2.0, 1.5, math.inf, math.nan], 1, history)
+    assert (error.value.step, error.value.epoch, error.value.batch) == (13, 2, 2)
+    assert str(error.value).startswith(
+        "The loss is inf at step 13 (batch 2 of epoch 2): on a GPU the loss is looked at when "
+        "the epoch ends, so the steps up to the end of this epoch have been taken with it."
+    )
