@@ -57,8 +57,18 @@ def check_decay_groups(optimizer: Optimizer, model: nn.Module, weight_decay: flo
 
     Checks that every trainable parameter is in exactly one group, that each matrix (``ndim >=
     2``) sits in a group with ``weight_decay`` and each bias or norm parameter in a group with
-    0. Returns the verdict.
+    0. Returns the verdict. An optimizer without a ``weight_decay`` option (Rprop, LBFGS,
+    SparseAdam) decays nothing, which is only right for ``weight_decay=0``.
     """
+    lacking = [g for g in optimizer.param_groups if "weight_decay" not in g]
+    if lacking and weight_decay != 0:
+        name = type(optimizer).__name__
+        print(
+            f"Not possible: {name} takes no weight_decay, so it never decays any parameter. Use "
+            "an optimizer that has the option (SGD, Adam, AdamW, ...), or add the penalty "
+            "to the loss yourself."
+        )
+        return False
     group_of: dict[int, int] = {}
     for index, group in enumerate(optimizer.param_groups):
         for parameter in group["params"]:
@@ -70,7 +80,7 @@ def check_decay_groups(optimizer: Optimizer, model: nn.Module, weight_decay: flo
         if id(parameter) not in group_of:
             problems.append(f"{name} is in no group: the optimizer will never update it")
             continue
-        given = optimizer.param_groups[group_of[id(parameter)]]["weight_decay"]
+        given = optimizer.param_groups[group_of[id(parameter)]].get("weight_decay", 0.0)
         wanted = weight_decay if is_decayed(name, parameter) else 0.0
         if given != wanted:
             kind = "a matrix" if is_decayed(name, parameter) else "a bias or norm parameter"

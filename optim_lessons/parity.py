@@ -10,6 +10,7 @@ Every run uses a closure for every step: all optimizers accept one and LBFGS nee
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,6 +155,15 @@ def _loss_value(loss: Tensor | float) -> float:
     return float(loss.detach()) if isinstance(loss, Tensor) else float(loss)
 
 
+def _largest_gap(first: Tensor, second: Tensor) -> float:
+    """The largest absolute difference between two parameters, where entries that are equal,
+    including the same infinity, or both NaN count as no difference."""
+    first, second = first.detach(), second.detach()
+    same = (first == second) | (first.isnan() & second.isnan())
+    gap = (first - second).abs().masked_fill(same, 0)
+    return gap.max().item() if gap.numel() else 0.0
+
+
 @dataclass
 class ParityReport:
     """What a side-by-side run measured."""
@@ -172,6 +182,10 @@ class ParityReport:
 
     @property
     def max_abs_diff(self) -> float:
+        """The largest of :attr:`max_abs_diff_per_step`; NaN if a step's gap was NaN (one run
+        had a NaN where the other had a number)."""
+        if any(math.isnan(gap) for gap in self.max_abs_diff_per_step):
+            return math.nan
         return max(self.max_abs_diff_per_step, default=0.0)
 
     def __str__(self) -> str:
@@ -222,20 +236,18 @@ def compare_trajectories(
         reference_loss = reference.step(_closure_for(reference, reference_params, problem.loss_fn))
         report.ours_losses.append(_loss_value(ours_loss))
         report.reference_losses.append(_loss_value(reference_loss))
-        diff = max(
-            (a.detach() - b.detach()).abs().max().item()
-            for a, b in zip(ours_params, reference_params)
-        )
+        diff = max(_largest_gap(a, b) for a, b in zip(ours_params, reference_params))
         report.max_abs_diff_per_step.append(diff)
         if check:
             for index, (a, b) in enumerate(zip(ours_params, reference_params)):
                 a, b = a.detach(), b.detach()
                 # Same test as assert_close (|a - b| <= atol + rtol |b|), about 30 times faster;
                 # assert_close runs only to word the failure.
+                # Two runs that diverge alike (the same NaN and inf entries) agree too.
                 if (
                     a.shape == b.shape
                     and a.dtype == b.dtype
-                    and torch.allclose(a, b, rtol=rtol, atol=atol)
+                    and torch.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True)
                 ):
                     continue
                 torch.testing.assert_close(
@@ -243,6 +255,7 @@ def compare_trajectories(
                     b,
                     rtol=rtol,
                     atol=atol,
+                    equal_nan=True,
                     msg=lambda m, s=step, i=index: f"step {s}, parameter {i}: {m}",
                 )
     return report

@@ -65,3 +65,16 @@ def test_check_decay_groups_accepts_the_rule_and_explains_each_mistake(capsys):
     weights_only = torch.optim.AdamW([model[1].weight, model[4].weight], weight_decay=0.05)
     assert not check_decay_groups(weights_only, model, 0.05)
     assert "1.bias is in no group" in capsys.readouterr().out
+
+
+def test_check_decay_groups_says_an_optimizer_without_weight_decay_cannot_decay(capsys):
+    model = Net()
+    rprop = torch.optim.Rprop(model.parameters())
+    assert check_decay_groups(rprop, model, 0.05) is False
+    assert capsys.readouterr().out == (
+        "Not possible: Rprop takes no weight_decay, so it never decays any parameter. Use an "
+        "optimizer that has the option (SGD, Adam, AdamW, ...), or add the penalty to the loss "
+        "yourself.\n"
+    )
+    assert check_decay_groups(rprop, model, 0.0) is True  # no decay wanted: none given
+    assert "Correct: 4 parameters in 1 groups" in capsys.readouterr().out

@@ -219,3 +219,11 @@ def test_schedule_explorer_redraws_for_every_schedule():
     for name in SCHEDULE_NAMES:
         dropdown.value = name  # each change records and redraws the curve; none may raise
     assert dropdown.value == SCHEDULE_NAMES[-1]
+
+
+@pytest.mark.parametrize("step_size", [0, -3, 2.5])
+def test_make_scheduler_step_refuses_a_step_size_that_is_not_a_positive_integer(step_size):
+    with pytest.raises(
+        ValueError, match=rf"step_size must be a positive integer .*, got {step_size}"
+    ):
+        make_scheduler("step", stand_in_optimizer(), total_steps=10, step_size=step_size)

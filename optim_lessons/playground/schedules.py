@@ -239,6 +239,14 @@ def make_scheduler(
         )
         return torch_schedulers.SequentialLR(optimizer, [warmup, decay], milestones=[warmup_steps])
     if name == "step":
+        if step_size is not None and (
+            isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1
+        ):
+            # StepLR itself takes 0 and divides by it at its first step
+            raise ValueError(
+                f"step_size must be a positive integer (steps between two cuts of the rate), "
+                f"got {step_size!r}"
+            )
         size = step_size if step_size is not None else max(total_steps // 3, 1)
         return torch_schedulers.StepLR(optimizer, step_size=size, gamma=gamma)
     if name == "cosine":
