@@ -21,8 +21,8 @@ $$
 where $n$ = ``n_averaged`` counts the models averaged so far. Both are one ``lerp``:
 $\bar w \leftarrow \bar w + \alpha (w - \bar w)$ with $\alpha = 1/(n+1)$ for SWA and
 $\alpha = 1 - \delta$ for EMA. ASGD's average (``optim_lessons.optimizers.ASGD``'s ``ax``) is
-the SWA form taken at every step; Schedule-Free's $x$ sequence is the same form again, folded into
-the optimizer.
+the SWA form taken at every step once averaging starts at ``t0``; Schedule-Free's $x$ sequence is
+the same form again, with weights, folded into the optimizer.
 
 Buffers (BatchNorm's running statistics) are copied from the model by default; with
 ``use_buffers=True`` they are averaged like the parameters. An average of weights is not the

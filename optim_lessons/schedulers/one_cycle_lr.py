@@ -37,8 +37,8 @@ torch.optim versus Smith's schedule:
   default is two phases with *cosine* annealing (the fastai variant, whose authors report it
   works better); ``three_phase=True, anneal_strategy="linear"`` is the paper's shape.
 - The phase boundaries are $PN - 1$ and $2PN - 2$ (off by one and two from $PN$ and $2PN$),
-  and the second phase starts at the first one's end, so the peak is the step
-  $\lfloor PN - 1 \rfloor$ or just after it.
+  and may fall between two steps: the rate reaches ``max_lr`` exactly only when $PN - 1$ is a
+  whole number.
 - Stepping more than ``total_steps`` times raises: the schedule has an end, and a rate past it
   is not defined.
 - Like CyclicLR it is a closed form of $t$ and overwrites the rate: it does not chain.
