@@ -37,6 +37,11 @@ What torch.optim adds around the rule, and this base class keeps:
 ``_initial_step()`` and ``_update_lr(epoch)`` keep torch's names because torch's
 ``SequentialLR`` calls them on the schedulers it holds, and this package's ``SequentialLR``
 calls them on torch's.
+
+This class does not subclass torch's ``LRScheduler``: every line of the state machine is here to
+read. The price is that code which tests ``isinstance(s, torch.optim.lr_scheduler.LRScheduler)``
+(some training frameworks do) does not recognize these schedulers, and torch's ``SequentialLR``
+does not recognize this package's ``ReduceLROnPlateau`` as one it must refuse.
 """
 
 from __future__ import annotations
