@@ -92,7 +92,10 @@ def schedule_free_update(
 
 
 def average_weight(
-    group: dict[str, Any], lr: float, r: float, weight_lr_power: float,
+    group: dict[str, Any],
+    lr: float,
+    r: float,
+    weight_lr_power: float,
     lr_max_floor: float = -1.0,
 ) -> float:
     r"""$c_{t+1} = w_{t+1} / \sum w_i$ with $w = (k+1)^r \gamma_{\max}^p$; updates the group's
@@ -112,8 +115,12 @@ def warmed_up_lr(group: dict[str, Any]) -> float:
     return group["scheduled_lr"]
 
 
-def _move_between_y_and_x(optimizer: Any, groups: list[dict[str, Any]], to_x: bool,
-                          beta_of: Callable[[dict[str, Any]], float]) -> None:
+def _move_between_y_and_x(
+    optimizer: Any,
+    groups: list[dict[str, Any]],
+    to_x: bool,
+    beta_of: Callable[[dict[str, Any]], float],
+) -> None:
     """eval(): y -> x = lerp(y, z, 1 - 1/beta); train(): x -> y = lerp(x, z, 1 - beta)."""
     for group in groups:
         beta = beta_of(group)
@@ -174,10 +181,20 @@ class SGDScheduleFree(_ScheduleFree):
         check_weight_decay(weight_decay)
         if momentum <= 0 or momentum >= 1:
             raise ValueError(f"Momentum must be between 0 and 1 exclusive: {momentum}")
-        defaults = dict(lr=lr, momentum=momentum, r=r, k=0, warmup_steps=warmup_steps,
-                        train_mode=False, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0,
-                        weight_lr_power=weight_lr_power, weight_decay=weight_decay,
-                        foreach=foreach)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            r=r,
+            k=0,
+            warmup_steps=warmup_steps,
+            train_mode=False,
+            weight_sum=0.0,
+            lr_max=-1.0,
+            scheduled_lr=0.0,
+            weight_lr_power=weight_lr_power,
+            weight_decay=weight_decay,
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def _beta(self, group: dict[str, Any]) -> float:
@@ -199,8 +216,9 @@ class SGDScheduleFree(_ScheduleFree):
                 direction = param.grad
                 if group["weight_decay"] != 0:
                     direction = direction.add(param, alpha=group["weight_decay"])  # g + lambda y
-                schedule_free_update(param, state["z"], direction, lr=lr,
-                                     beta=group["momentum"], ckp1=ckp1)
+                schedule_free_update(
+                    param, state["z"], direction, lr=lr, beta=group["momentum"], ckp1=ckp1
+                )
             group["k"] += 1
         return loss
 
@@ -222,10 +240,21 @@ class AdamWScheduleFree(_ScheduleFree):
         weight_lr_power: float = 2.0,
         foreach: bool | None = True,
     ) -> None:
-        defaults = dict(lr=lr, betas=betas, eps=eps, r=r, k=0, warmup_steps=warmup_steps,
-                        train_mode=False, weight_sum=0.0, lr_max=-1.0, scheduled_lr=0.0,
-                        weight_lr_power=weight_lr_power, weight_decay=weight_decay,
-                        foreach=foreach)
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            r=r,
+            k=0,
+            warmup_steps=warmup_steps,
+            train_mode=False,
+            weight_sum=0.0,
+            lr_max=-1.0,
+            scheduled_lr=0.0,
+            weight_lr_power=weight_lr_power,
+            weight_decay=weight_decay,
+            foreach=foreach,
+        )
         super().__init__(params, defaults)
 
     def _beta(self, group: dict[str, Any]) -> float:
@@ -246,16 +275,16 @@ class AdamWScheduleFree(_ScheduleFree):
                 state = self.state[param]
                 if "z" not in state:
                     state["z"] = torch.clone(param, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(param,
-                                                           memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(
+                        param, memory_format=torch.preserve_format
+                    )
                 grad, exp_avg_sq = param.grad, state["exp_avg_sq"]
                 exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v_t
                 denominator = exp_avg_sq.div(bias_correction2).sqrt_().add_(group["eps"])
                 direction = grad.div(denominator)  # g / (sqrt(v_t / (1 - beta2^t)) + eps)
                 if group["weight_decay"] != 0:
                     direction.add_(param, alpha=group["weight_decay"])  # + lambda y
-                schedule_free_update(param, state["z"], direction, lr=lr, beta=beta1,
-                                     ckp1=ckp1)
+                schedule_free_update(param, state["z"], direction, lr=lr, beta=beta1, ckp1=ckp1)
             group["k"] += 1
         return loss
 
@@ -307,15 +336,17 @@ class ScheduleFreeWrapper:
     @torch.no_grad()
     def eval(self) -> None:
         if self.train_mode:
-            _move_between_y_and_x(self, self.param_groups, to_x=True,
-                                  beta_of=lambda group: self.momentum)
+            _move_between_y_and_x(
+                self, self.param_groups, to_x=True, beta_of=lambda group: self.momentum
+            )
         self.train_mode = False
 
     @torch.no_grad()
     def train(self) -> None:
         if not self.train_mode:
-            _move_between_y_and_x(self, self.param_groups, to_x=False,
-                                  beta_of=lambda group: self.momentum)
+            _move_between_y_and_x(
+                self, self.param_groups, to_x=False, beta_of=lambda group: self.momentum
+            )
         self.train_mode = True
 
     @torch.no_grad()
