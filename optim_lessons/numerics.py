@@ -296,10 +296,13 @@ def measure_spread(epochs: int = 5, seeds: int = 4) -> str:
 
 
 #: Tolerance for a test accuracy of the seed MLP after an epoch or more, in the notebooks'
-#: assertions. ``python -m optim_lessons.numerics --spread`` measured a standard deviation of
-#: at most 0.0024 over last-bit perturbations of the initial weights (SGD with momentum and
-#: Adam, 2 epochs, full Fashion-MNIST); five of those, rounded up, is 0.012.
-ACCURACY_TOLERANCE = 0.012
+#: assertions. ``python -m optim_lessons.numerics --spread`` (5 epochs, full Fashion-MNIST, SGD
+#: with momentum and Adam) measured a largest gap of 0.0022 between the policy's run and runs
+#: with other code paths (ATen's plain kernels, MKL's own dispatch), and a standard deviation of
+#: 0.0023 over other seeds. 0.01 is more than four times either: a check at this tolerance holds
+#: on another CPU or a GPU, and still fails when an optimizer or the loop is broken (a wrong
+#: update costs points, not thousandths).
+ACCURACY_TOLERANCE = 0.01
 
 
 def main(argv: Sequence[str] | None = None) -> int:
