@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 QUOTED = re.compile(
-    r"(?<![\w.])-?\d+\.\d+(?:[eE][+-]?\d+)?(?![\w.])"  # 0.8894, 2.7, 1.5e-3
+    r"(?<![\w.])-?\d+\.\d+(?:[eE][+-]?\d+)?(?!\w)(?!\.\w)"  # 0.8894, 2.7, 1.5e-3, "0.88."
     r"|(?<![\w.])\d+(?:\.\d+)?(?=\s?%)"  # 31% or 31 %
 )
 ANY_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")

@@ -5,7 +5,8 @@ right check for exact results (parity differences, shapes, messages, counts) and
 for numbers that come out of long float computations (a training run, a search): another CPU, a
 GPU or a new BLAS changes their fourth decimal. Such a cell carries the tag
 ``nbval-ignore-output``, so nbval runs it without comparing its digits, and it must check its
-own result with an ``assert`` whose tolerance was measured (optim_lessons/numerics.py). These
+own result with an ``assert`` whose tolerance was measured (optim_lessons/numerics.py), or with
+one of the chapters' self-checks (``check_...``) or ``assert_close``, which raise. These
 tests make sure no cell escapes both checks.
 """
 
@@ -36,9 +37,18 @@ def output_ignored(cell: dict, source: str) -> bool:
     return IGNORE_TAG in tags or "NBVAL_IGNORE_OUTPUT" in source
 
 
+def _is_check_call(node: ast.AST) -> bool:
+    """A call of a function that raises when its check fails: the chapters' self-checks
+    (``check_...``) and torch's ``assert_close``."""
+    if not isinstance(node, ast.Call):
+        return False
+    name = getattr(node.func, "attr", None) or getattr(node.func, "id", "")
+    return name.startswith(("check_", "assert_"))
+
+
 def has_assertion(source: str) -> bool:
     tree = ast.parse(_MAGIC.sub("pass  # magic", source))
-    return any(isinstance(node, ast.Assert) for node in ast.walk(tree))
+    return any(isinstance(node, ast.Assert) or _is_check_call(node) for node in ast.walk(tree))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -68,6 +78,9 @@ def test_the_checker_sees_an_assertion_and_its_absence():
     assert has_assertion("x = 1\nassert x == 1, 'one'")
     assert has_assertion("%time y = 2\nfor i in range(2):\n    assert i < 2")
     assert not has_assertion("print('assert nothing')  # assert in a comment")
+    assert has_assertion("check_eps_schedule(lambda t: 1e-3)")
+    assert has_assertion("torch.testing.assert_close(a, b)")
+    assert not has_assertion("checked = 1\nprint(checked)")
     ignored = {"metadata": {"tags": [IGNORE_TAG]}}
     assert output_ignored(ignored, "print(1)")
     assert output_ignored({"metadata": {}}, "# NBVAL_IGNORE_OUTPUT\nprint(1)")
@@ -96,7 +109,7 @@ def test_the_prose_filter_skips_references_but_not_results(tmp_path):
                                     "nbformat_minor": 5}))
         return path
 
-    assert unsupported(notebook("Algorithms 3.5 and 3.6 of the book; it reached 0.88.", "0.8801"))
+    assert unsupported(notebook("Algorithms 3.5 and 3.6 of the book; it reached 0.88.", "0.8912"))
     assert not unsupported(notebook("Algorithms 3.5 and 3.6; it reached 0.88.", "0.8812"))
     assert not unsupported(notebook("A rate of 31% here, $x = 0.25$.", "0.3104"))
     assert unsupported(notebook("A rate of 32% here.", "0.3104"))
