@@ -13,6 +13,7 @@ from _optim_checks import (
 )
 
 from optim_lessons import optimizers as readable
+from optim_lessons.fast import flat as flat_module
 from optim_lessons.fast.flat import FlatAdagrad, FlatAdam, FlatAdamW, FlatSGD
 from optim_lessons.parity import assert_same_state, compare_trajectories, make_problem
 
@@ -168,3 +169,20 @@ def test_flat_adam_refuses_sparse_gradients_with_the_readable_message():
     param.grad = torch.eye(3, 2).to_sparse()
     with pytest.raises(RuntimeError, match="Adam does not support sparse gradients"):
         FlatAdam([param]).step()
+
+
+@pytest.mark.parametrize(
+    "flat_cls, name, kwargs",
+    [
+        (FlatAdam, "Adam", {"lr": 0.05, "amsgrad": True}),
+        (FlatSGD, "SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+        (FlatAdagrad, "Adagrad", {"lr": 0.1}),
+    ],
+)
+def test_a_step_run_slice_by_slice_is_still_bit_for_bit(flat_cls, name, kwargs, monkeypatch):
+    # Slices of 4 numbers cut across the parameter boundaries of the test problem.
+    monkeypatch.setattr(flat_module, "CHUNK", 4)
+    report = compare_trajectories(flat_cls, getattr(readable, name), kwargs, kind="complex")
+    assert report.max_abs_diff_per_step == [0.0] * 25
+    (group,) = report.ours._flat_groups.values()
+    assert group.param.numel() > 3 * 4  # four slices or more
