@@ -8,6 +8,7 @@ same trajectory under a learning-rate scheduler.
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -134,3 +135,95 @@ def compare_with_scheduler(
             )
             largest = max(largest, (a - b).abs().max().item())
     return largest
+
+
+# ----------------------------------------------------------------------------------- switches
+
+#: torch.optim's implementation switches and the values each can take.
+SWITCH_VALUES: dict[str, list[Any]] = {
+    "foreach": [None, False, True],
+    "fused": [None, False, True],
+    "capturable": [False, True],
+    "differentiable": [False, True],
+}
+
+#: The parameters a switch case runs on: dtypes, a tensor lr, sparse gradients, non-leaf params.
+SWITCH_SETTINGS = ("float32", "float64", "complex64", "float16", "lr_tensor", "sparse", "nonleaf")
+
+
+def switches_of(cls: type[torch.optim.Optimizer]) -> list[str]:
+    """The implementation switches that ``cls.__init__`` takes, in the order of its signature."""
+    names = inspect.signature(cls.__init__).parameters
+    return [name for name in names if name in SWITCH_VALUES]
+
+
+def switch_cases(cls: type[torch.optim.Optimizer]) -> list[tuple[str, dict[str, Any]]]:
+    """Every (setting, switches) pair for a torch.optim class."""
+    names = switches_of(cls)
+    combos = itertools.product(*(SWITCH_VALUES[name] for name in names))
+    return [
+        (setting, dict(zip(names, values, strict=True)))
+        for values in combos
+        for setting in SWITCH_SETTINGS
+    ]
+
+
+def _switch_params(setting: str, matrices_only: bool) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    dtype = {"float64": torch.float64, "complex64": torch.complex64, "float16": torch.float16}
+    shapes = [(3, 2)] if matrices_only else [(3, 2), (2,)]
+    params = [
+        torch.randn(*shape, generator=generator).to(dtype.get(setting, torch.float32))
+        for shape in shapes
+    ]
+    if setting == "nonleaf":  # what differentiable=True is for: parameters inside a graph
+        leaves = [p.requires_grad_(True) for p in params]
+        return [leaf * 1.0 for leaf in leaves]
+    return [p.requires_grad_(True) for p in params]
+
+
+def run_switch_case(
+    cls: type[torch.optim.Optimizer], setting: str, switches: dict[str, Any], steps: int = 2
+) -> tuple[Any, ...]:
+    """Build ``cls`` with ``switches`` on the setting's parameters and take ``steps`` steps.
+
+    Returns ``("init", type, message)`` or ``("step", type, message)`` when that raised, else
+    ``("ok", params after the steps, {state key: (dtype, device, shape)}, group keys)``.
+    """
+    params = _switch_params(setting, matrices_only=cls.__name__ == "Muon")
+    kwargs = dict(switches)
+    if setting == "lr_tensor":
+        kwargs["lr"] = torch.tensor(0.01)
+    try:
+        optimizer = cls(params, **kwargs)
+    except Exception as error:
+        return ("init", type(error), str(error))
+    try:
+        for step in range(steps):
+            for index, param in enumerate(params):
+                grad = torch.full_like(param.detach(), 0.5) + 0.1 * (step + index)
+                param.grad = grad.to_sparse() if setting == "sparse" else grad
+            optimizer.step()
+    except Exception as error:
+        return ("step", type(error), str(error).split("\n")[0])
+    state = {
+        (index, key): (value.dtype, value.device, tuple(value.shape))
+        for index, param in enumerate(params)
+        for key, value in optimizer.state[param].items()
+        if isinstance(value, torch.Tensor)
+    }
+    return ("ok", [p.detach().clone() for p in params], state, sorted(optimizer.param_groups[0]))
+
+
+def assert_same_switch_outcome(ours: tuple[Any, ...], reference: tuple[Any, ...]) -> None:
+    assert ours[0] == reference[0], f"ours: {ours[:3]}, torch: {reference[:3]}"
+    if ours[0] != "ok":
+        assert ours == reference
+        return
+    _, ours_params, ours_state, ours_keys = ours
+    _, reference_params, reference_state, reference_keys = reference
+    assert ours_keys == reference_keys
+    assert ours_state == reference_state
+    for a, b in zip(ours_params, reference_params, strict=True):
+        tolerance = 2e-3 if a.dtype == torch.float16 else 1e-5
+        torch.testing.assert_close(a, b, rtol=tolerance, atol=tolerance)

@@ -35,19 +35,24 @@ torch.optim versus the paper:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from ._common import (
+from optim_lessons.optimizers._common import (
     as_real,
     as_scalar,
     check_epsilon,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
+    grad_mode_of_differentiable,
     scalar_dtype,
+    set_switch_defaults,
+    step_device,
 )
 
 __all__ = ["Adadelta", "adadelta_update"]
@@ -73,18 +78,26 @@ def adadelta_update(
         grad = -grad
     if weight_decay != 0:
         grad = grad.add(param, alpha=weight_decay)  # g_t + lambda * theta_{t-1}
-    param, grad, square_avg, acc_delta = (as_real(t) for t in (param, grad, square_avg, acc_delta))
+    grad, square_avg, acc_delta = (as_real(t) for t in (grad, square_avg, acc_delta))
 
     square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)  # v_t = rho v + (1 - rho) g^2
     rms_square_avg = square_avg.add(eps).sqrt_()  # RMS[v]_t = sqrt(v_t + eps)
     # Delta_t = RMS[u]_{t-1} / RMS[v]_t * g_t, computed in place to spare full-size temporaries
     delta = acc_delta.add(eps).sqrt_().div_(rms_square_avg).mul_(grad)
     acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)  # u_t = rho u + (1 - rho) Delta^2
+    if torch.is_complex(param):  # the moments are per real coordinate; the step is a number
+        delta = torch.view_as_complex(delta)
     param.add_(delta, alpha=-lr)  # theta_t = theta_{t-1} - lr * Delta
 
 
 class Adadelta(torch.optim.Optimizer):
-    """Adadelta with torch.optim.Adadelta's hyperparameters, state and messages."""
+    """Adadelta with torch.optim.Adadelta's hyperparameters, state and messages.
+
+    ``foreach``, ``capturable`` and ``differentiable`` are checked and stored like torch's, and
+    all select the one readable path below. With ``differentiable=True`` the step runs with
+    autograd on, as in torch, but its in-place temporaries leave no graph that a backward pass
+    can use.
+    """
 
     def __init__(
         self,
@@ -93,8 +106,11 @@ class Adadelta(torch.optim.Optimizer):
         rho: float = 0.9,
         eps: float = 1e-6,
         weight_decay: float = 0,
+        foreach: bool | None = None,
         *,
+        capturable: bool = False,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         check_learning_rate(lr)
         if not 0.0 <= rho <= 1.0:
@@ -107,15 +123,25 @@ class Adadelta(torch.optim.Optimizer):
             "eps": eps,
             "weight_decay": weight_decay,
             "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
         }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        set_switch_defaults(self, ("foreach", "capturable", "differentiable"))
+
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Update every parameter that has a gradient; return the closure's loss, if given."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
             lr = as_scalar(group["lr"])
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            if not any(p.grad.is_sparse for p in with_grad):  # torch names a sparse gradient first
+                check_switches_at_step(group, with_grad, xla_single=False)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -123,7 +149,9 @@ class Adadelta(torch.optim.Optimizer):
                     raise RuntimeError("Adadelta does not support sparse gradients")
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = torch.zeros((), dtype=scalar_dtype())  # on the CPU
+                    state["step"] = torch.zeros(
+                        (), dtype=scalar_dtype(), device=step_device(p, group)
+                    )
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["acc_delta"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1

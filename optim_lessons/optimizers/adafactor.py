@@ -61,12 +61,18 @@ torch.optim versus the paper:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from ._common import as_scalar, evaluate_closure, scalar_dtype
+from optim_lessons.optimizers._common import (
+    as_scalar,
+    evaluate_closure,
+    scalar_dtype,
+    set_switch_defaults,
+)
 
 __all__ = ["Adafactor", "adafactor_update"]
 
@@ -125,7 +131,10 @@ def adafactor_update(
 
 
 class Adafactor(torch.optim.Optimizer):
-    """Adafactor with torch.optim.Adafactor's hyperparameters, state and messages."""
+    """Adafactor with torch.optim.Adafactor's hyperparameters, state and messages.
+
+    ``foreach`` is checked and stored like torch's, and it selects the one readable path below.
+    """
 
     def __init__(
         self,
@@ -136,6 +145,7 @@ class Adafactor(torch.optim.Optimizer):
         d: float = 1.0,
         weight_decay: float = 0.0,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
     ) -> None:
         if isinstance(lr, Tensor) and lr.numel() != 1:
@@ -159,8 +169,13 @@ class Adafactor(torch.optim.Optimizer):
             "d": d,
             "weight_decay": weight_decay,
             "maximize": maximize,
+            "foreach": foreach,
         }
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        set_switch_defaults(self, ("foreach",))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:

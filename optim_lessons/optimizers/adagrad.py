@@ -45,11 +45,17 @@ from optim_lessons.optimizers._common import (
     as_real,
     as_scalar,
     check_epsilon,
+    check_fused_options,
+    check_fused_param,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
-    scalar_dtype,
+    grad_mode_of_differentiable,
     scalar_state_to_tensors,
+    set_switch_defaults,
+    step_device,
+    step_dtype,
 )
 
 __all__ = ["Adagrad", "adagrad_update"]
@@ -104,6 +110,10 @@ class Adagrad(Optimizer):
     optimizers, it is created when the optimizer is built, for every parameter, and always
     from the ``initial_accumulator_value`` given to the constructor: a param group's own value
     is ignored, as in torch.optim.
+
+    ``foreach``, ``fused`` and ``differentiable`` are checked and stored like torch's, and all
+    select the one readable path below. With ``differentiable=True`` the step runs with autograd
+    on, as in torch, but its in-place temporaries leave no graph that a backward pass can use.
     """
 
     def __init__(
@@ -114,8 +124,11 @@ class Adagrad(Optimizer):
         weight_decay: float = 0,
         initial_accumulator_value: float = 0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         check_learning_rate(lr)
         if not 0.0 <= lr_decay:
@@ -132,16 +145,20 @@ class Adagrad(Optimizer):
             "eps": eps,
             "weight_decay": weight_decay,
             "initial_accumulator_value": initial_accumulator_value,
+            "foreach": foreach,
             "maximize": maximize,
+            "differentiable": differentiable,
+            "fused": fused,
         }
         super().__init__(params, defaults)
+        check_fused_options(fused, foreach, differentiable)
         for group in self.param_groups:
             for param in group["params"]:
-                self._init_state(param, initial_accumulator_value)
+                self._init_state(param, group, initial_accumulator_value)
 
-    def _init_state(self, param: Tensor, initial_accumulator_value: float) -> None:
+    def _init_state(self, param: Tensor, group: dict, initial_accumulator_value: float) -> None:
         state = self.state[param]
-        state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+        state["step"] = torch.zeros((), dtype=step_dtype(group), device=step_device(param, group))
         start = initial_accumulator_value
         if torch.is_complex(param):  # both the real and the imaginary part start at tau
             start = complex(initial_accumulator_value, initial_accumulator_value)
@@ -151,6 +168,7 @@ class Adagrad(Optimizer):
         super().__setstate__(state)
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("maximize", False)
+        set_switch_defaults(self, ("foreach", "differentiable", "fused"))
         scalar_state_to_tensors(self)
 
     def share_memory(self) -> None:
@@ -159,15 +177,20 @@ class Adagrad(Optimizer):
             for param in group["params"]:
                 self.state[param]["sum"].share_memory_()
 
-    @torch.no_grad()
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Take one step for every parameter that has a gradient; return the closure's loss."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
             params_with_grad = [p for p in group["params"] if p.grad is not None]
             for param in params_with_grad:
+                if group["fused"]:
+                    check_fused_param(param)
                 if len(self.state[param]) == 0:  # a parameter added after construction
-                    self._init_state(param, self.defaults["initial_accumulator_value"])
+                    self._init_state(param, group, self.defaults["initial_accumulator_value"])
+            if group["fused"] and any(p.grad.is_sparse for p in params_with_grad):
+                raise RuntimeError("`fused` does not support sparse grad or complex param")
+            check_switches_at_step(group, params_with_grad)
             for param in params_with_grad:
                 state = self.state[param]
                 state["step"] += 1

@@ -52,11 +52,17 @@ from optim_lessons.optimizers._common import (
     as_scalar,
     check_beta_ranges,
     check_epsilon,
+    check_fused_options,
+    check_fused_param,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
-    scalar_dtype,
+    grad_mode_of_differentiable,
     scalar_state_to_tensors,
+    set_switch_defaults,
+    step_device,
+    step_dtype,
 )
 
 __all__ = ["Adam", "adam_update"]
@@ -118,8 +124,14 @@ def adam_update(
 class Adam(Optimizer):
     """Adam, with torch.optim.Adam's arguments, defaults, errors and state.
 
-    The state of a parameter is ``step`` (a float scalar tensor on the CPU), ``exp_avg``,
-    ``exp_avg_sq`` and, with ``amsgrad=True``, ``max_exp_avg_sq``.
+    The state of a parameter is ``step`` (a float scalar tensor on the CPU, or beside the
+    parameter with ``capturable`` or ``fused``), ``exp_avg``, ``exp_avg_sq`` and, with
+    ``amsgrad=True``, ``max_exp_avg_sq``.
+
+    ``foreach``, ``fused``, ``capturable`` and ``differentiable`` are checked and stored like
+    torch's, and all select the one readable path below. With ``differentiable=True`` the step
+    runs with autograd on, as in torch, but its in-place temporaries leave no graph that a
+    backward pass can use.
     """
 
     def __init__(
@@ -131,9 +143,17 @@ class Adam(Optimizer):
         weight_decay: float = 0,
         amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
+        if isinstance(lr, Tensor) and foreach and not capturable:
+            raise ValueError(
+                "lr as a Tensor is not supported for capturable=False and foreach=True"
+            )
         check_learning_rate(lr)
         check_epsilon(eps)
         # The range checks come before the type and size checks, as in torch.optim.Adam.
@@ -144,10 +164,15 @@ class Adam(Optimizer):
             or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
         ):
             raise ValueError("betas must be either both floats or both Tensors")
-        if isinstance(betas[0], Tensor) and betas[0].numel() != 1:
-            raise ValueError("Tensor betas[0] must be 1-element")
-        if isinstance(betas[1], Tensor) and betas[1].numel() != 1:
-            raise ValueError("Tensor betas[1] must be 1-element")
+        for index, beta in enumerate(betas):
+            if isinstance(beta, Tensor):
+                if foreach and not capturable:
+                    raise ValueError(
+                        f"betas[{index}] as a Tensor is not supported for capturable=False and "
+                        "foreach=True"
+                    )
+                if beta.numel() != 1:
+                    raise ValueError(f"Tensor betas[{index}] must be 1-element")
         defaults = {
             "lr": lr,
             "betas": (as_scalar(betas[0]), as_scalar(betas[1])),
@@ -155,9 +180,14 @@ class Adam(Optimizer):
             "weight_decay": weight_decay,
             "amsgrad": amsgrad,
             "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+            "fused": fused,
             "decoupled_weight_decay": decoupled_weight_decay,
         }
         super().__init__(params, defaults)
+        check_fused_options(fused, foreach, differentiable)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -165,9 +195,10 @@ class Adam(Optimizer):
             group.setdefault("amsgrad", False)
             group.setdefault("maximize", False)
             group.setdefault("decoupled_weight_decay", False)
+        set_switch_defaults(self, ("foreach", "capturable", "differentiable", "fused"))
         scalar_state_to_tensors(self)
 
-    @torch.no_grad()
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Take one step for every parameter that has a gradient; return the closure's loss."""
         loss = evaluate_closure(closure)
@@ -181,8 +212,11 @@ class Adam(Optimizer):
                     )
                 state = self.state[param]
                 if len(state) == 0:
-                    # The step count lives on the CPU whatever the parameter's device.
-                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype(), device="cpu")
+                    if group["fused"]:
+                        check_fused_param(param)
+                    state["step"] = torch.zeros(
+                        (), dtype=step_dtype(group), device=step_device(param, group)
+                    )
                     state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(
                         param, memory_format=torch.preserve_format
@@ -191,6 +225,11 @@ class Adam(Optimizer):
                         state["max_exp_avg_sq"] = torch.zeros_like(
                             param, memory_format=torch.preserve_format
                         )
+            if group["foreach"] and isinstance(group["lr"], Tensor) and not group["capturable"]:
+                raise RuntimeError(
+                    "lr as a Tensor is not supported for capturable=False and foreach=True"
+                )
+            check_switches_at_step(group, params_with_grad, capturable_before_autograd=True)
             beta1, beta2 = group["betas"]
             for param in params_with_grad:
                 state = self.state[param]

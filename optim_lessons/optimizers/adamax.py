@@ -44,10 +44,14 @@ from optim_lessons.optimizers._common import (
     check_beta_ranges,
     check_epsilon,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
+    grad_mode_of_differentiable,
     scalar_dtype,
     scalar_state_to_tensors,
+    set_switch_defaults,
+    step_device,
 )
 
 __all__ = ["Adamax", "adamax_update"]
@@ -90,6 +94,11 @@ class Adamax(Optimizer):
     """Adamax, with torch.optim.Adamax's arguments, defaults, errors and state.
 
     The state of a parameter is ``step`` (a float scalar tensor), ``exp_avg`` and ``exp_inf``.
+
+    ``foreach``, ``capturable`` and ``differentiable`` are checked and stored like torch's, and
+    all select the one readable path below. With ``differentiable=True`` the step runs with
+    autograd on, as in torch, but its in-place temporaries leave no graph that a backward pass
+    can use.
     """
 
     def __init__(
@@ -99,8 +108,11 @@ class Adamax(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
     ) -> None:
         check_learning_rate(lr)
         check_epsilon(eps)
@@ -112,6 +124,9 @@ class Adamax(Optimizer):
             "eps": eps,
             "weight_decay": weight_decay,
             "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "capturable": capturable,
         }
         super().__init__(params, defaults)
 
@@ -119,9 +134,10 @@ class Adamax(Optimizer):
         super().__setstate__(state)
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("maximize", False)
+        set_switch_defaults(self, ("foreach", "differentiable", "capturable"))
         scalar_state_to_tensors(self)
 
-    @torch.no_grad()
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Take one step for every parameter that has a gradient; return the closure's loss."""
         loss = evaluate_closure(closure)
@@ -133,9 +149,12 @@ class Adamax(Optimizer):
                     raise RuntimeError("Adamax does not support sparse gradients")
                 state = self.state[param]
                 if len(state) == 0:
-                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+                    state["step"] = torch.zeros(
+                        (), dtype=scalar_dtype(), device=step_device(param, group)
+                    )
                     state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                     state["exp_inf"] = torch.zeros_like(param, memory_format=torch.preserve_format)
+            check_switches_at_step(group, params_with_grad)
             beta1, beta2 = group["betas"]
             for param in params_with_grad:
                 state = self.state[param]

@@ -48,7 +48,13 @@ __all__ = ["AdamW", "adam_update"]
 
 
 class AdamW(Adam):
-    """AdamW, with torch.optim.AdamW's arguments, defaults, errors and state (those of Adam)."""
+    """AdamW, with torch.optim.AdamW's arguments, defaults, errors and state (those of Adam).
+
+    ``foreach``, ``fused``, ``capturable`` and ``differentiable`` are checked and stored like
+    torch's, and all select Adam's one readable path. With ``differentiable=True`` the step runs
+    with autograd on, as in torch, but its in-place temporaries leave no graph that a backward
+    pass can use.
+    """
 
     def __init__(
         self,
@@ -60,6 +66,10 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -68,7 +78,11 @@ class AdamW(Adam):
             eps,
             weight_decay,
             amsgrad,
+            foreach=foreach,
             maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
             decoupled_weight_decay=True,
         )
 

@@ -48,18 +48,22 @@ torch.optim versus the paper:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from ._common import (
+from optim_lessons.optimizers._common import (
     as_real,
     as_scalar,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
+    grad_mode_of_differentiable,
     scalar_dtype,
+    set_switch_defaults,
 )
 
 __all__ = ["ASGD", "asgd_update"]
@@ -106,7 +110,12 @@ def asgd_update(
 
 
 class ASGD(torch.optim.Optimizer):
-    """Averaged SGD with torch.optim.ASGD's hyperparameters, state and messages."""
+    """Averaged SGD with torch.optim.ASGD's hyperparameters, state and messages.
+
+    ``foreach``, ``capturable`` and ``differentiable`` are checked and stored like torch's, and
+    all select the one readable path below. With ``differentiable=True`` autograd records the
+    step, as in torch.
+    """
 
     def __init__(
         self,
@@ -116,8 +125,10 @@ class ASGD(torch.optim.Optimizer):
         alpha: float = 0.75,
         t0: float = 1e6,
         weight_decay: float = 0,
-        *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
     ) -> None:
         check_learning_rate(lr)
         check_weight_decay(weight_decay)
@@ -128,15 +139,25 @@ class ASGD(torch.optim.Optimizer):
             "t0": t0,
             "weight_decay": weight_decay,
             "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "capturable": capturable,
         }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        set_switch_defaults(self, ("foreach", "differentiable", "capturable"))
+
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Update every parameter that has a gradient; return the closure's loss, if given."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
             lr = as_scalar(group["lr"])
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            if not any(p.grad.is_sparse for p in with_grad):  # torch names a sparse gradient first
+                check_switches_at_step(group, with_grad, what="params, mus, etas, and state_steps")
             for p in group["params"]:
                 if p.grad is None:
                     continue

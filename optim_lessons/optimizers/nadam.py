@@ -54,10 +54,14 @@ from optim_lessons.optimizers._common import (
     check_beta_ranges,
     check_epsilon,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
+    grad_mode_of_differentiable,
     scalar_dtype,
     scalar_state_to_tensors,
+    set_switch_defaults,
+    step_device,
 )
 
 __all__ = ["NAdam", "nadam_update"]
@@ -117,6 +121,11 @@ class NAdam(Optimizer):
 
     The state of a parameter is ``step`` and ``mu_product`` (float scalar tensors), ``exp_avg``
     and ``exp_avg_sq``.
+
+    ``foreach``, ``capturable`` and ``differentiable`` are checked and stored like torch's, and
+    all select the one readable path below. With ``differentiable=True`` the step runs with
+    autograd on, as in torch, but its in-place temporaries leave no graph that a backward pass
+    can use.
     """
 
     def __init__(
@@ -129,7 +138,10 @@ class NAdam(Optimizer):
         momentum_decay: float = 4e-3,
         decoupled_weight_decay: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
     ) -> None:
         check_learning_rate(lr)
         check_epsilon(eps)
@@ -145,6 +157,9 @@ class NAdam(Optimizer):
             "momentum_decay": momentum_decay,
             "decoupled_weight_decay": decoupled_weight_decay,
             "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
         }
         super().__init__(params, defaults)
 
@@ -153,9 +168,10 @@ class NAdam(Optimizer):
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("maximize", False)
             group.setdefault("decoupled_weight_decay", False)
+        set_switch_defaults(self, ("foreach", "capturable", "differentiable"))
         scalar_state_to_tensors(self, ("step", "mu_product"))
 
-    @torch.no_grad()
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Take one step for every parameter that has a gradient; return the closure's loss."""
         loss = evaluate_closure(closure)
@@ -167,12 +183,19 @@ class NAdam(Optimizer):
                     raise RuntimeError("NAdam does not support sparse gradients")
                 state = self.state[param]
                 if len(state) == 0:
-                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
-                    state["mu_product"] = torch.tensor(1.0, dtype=scalar_dtype())
+                    where = step_device(param, group)
+                    state["step"] = torch.zeros((), dtype=scalar_dtype(), device=where)
+                    state["mu_product"] = torch.ones((), dtype=scalar_dtype(), device=where)
                     state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(
                         param, memory_format=torch.preserve_format
                     )
+            check_switches_at_step(
+                group,
+                params_with_grad,
+                what="params, mu_products and state_steps",
+                what_foreach="params, mu_products, and state_steps",
+            )
             beta1, beta2 = group["betas"]
             for param in params_with_grad:
                 state = self.state[param]

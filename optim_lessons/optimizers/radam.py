@@ -59,10 +59,14 @@ from optim_lessons.optimizers._common import (
     check_beta_ranges,
     check_epsilon,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
+    grad_mode_of_differentiable,
     scalar_dtype,
     scalar_state_to_tensors,
+    set_switch_defaults,
+    step_device,
 )
 
 __all__ = ["RAdam", "radam_update"]
@@ -122,6 +126,10 @@ class RAdam(Optimizer):
     """RAdam, with torch.optim.RAdam's arguments, defaults, errors and state.
 
     The state of a parameter is ``step`` (a float scalar tensor), ``exp_avg`` and ``exp_avg_sq``.
+
+    ``foreach``, ``capturable`` and ``differentiable`` are checked and stored like torch's, and
+    all select the one readable path below. With ``differentiable=True`` autograd records the
+    step, as in torch.
     """
 
     def __init__(
@@ -133,7 +141,10 @@ class RAdam(Optimizer):
         weight_decay: float = 0,
         decoupled_weight_decay: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
     ) -> None:
         check_learning_rate(lr)
         check_epsilon(eps)
@@ -145,6 +156,9 @@ class RAdam(Optimizer):
             "eps": eps,
             "weight_decay": weight_decay,
             "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
             "decoupled_weight_decay": decoupled_weight_decay,
         }
         super().__init__(params, defaults)
@@ -154,9 +168,10 @@ class RAdam(Optimizer):
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("maximize", False)
             group.setdefault("decoupled_weight_decay", False)
+        set_switch_defaults(self, ("foreach", "capturable", "differentiable"))
         scalar_state_to_tensors(self)
 
-    @torch.no_grad()
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Take one step for every parameter that has a gradient; return the closure's loss."""
         loss = evaluate_closure(closure)
@@ -168,11 +183,14 @@ class RAdam(Optimizer):
                     raise RuntimeError("RAdam does not support sparse gradients")
                 state = self.state[param]
                 if len(state) == 0:
-                    state["step"] = torch.tensor(0.0, dtype=scalar_dtype())
+                    state["step"] = torch.zeros(
+                        (), dtype=scalar_dtype(), device=step_device(param, group)
+                    )
                     state["exp_avg"] = torch.zeros_like(param, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(
                         param, memory_format=torch.preserve_format
                     )
+            check_switches_at_step(group, params_with_grad)
             beta1, beta2 = group["betas"]
             for param in params_with_grad:
                 state = self.state[param]

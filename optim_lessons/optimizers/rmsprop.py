@@ -45,19 +45,24 @@ torch.optim versus the paper:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from ._common import (
+from optim_lessons.optimizers._common import (
     as_real,
     as_scalar,
     check_epsilon,
     check_learning_rate,
+    check_switches_at_step,
     check_weight_decay,
     evaluate_closure,
+    grad_mode_of_differentiable,
     scalar_dtype,
+    set_switch_defaults,
+    step_device,
 )
 
 __all__ = ["RMSprop", "rmsprop_update"]
@@ -106,7 +111,13 @@ def rmsprop_update(
 
 
 class RMSprop(torch.optim.Optimizer):
-    """RMSprop with torch.optim.RMSprop's hyperparameters, state and messages."""
+    """RMSprop with torch.optim.RMSprop's hyperparameters, state and messages.
+
+    ``foreach``, ``capturable`` and ``differentiable`` are checked and stored like torch's, and
+    all select the one readable path below. With ``differentiable=True`` the step runs with
+    autograd on, as in torch, but its in-place temporaries leave no graph that a backward pass
+    can use.
+    """
 
     def __init__(
         self,
@@ -117,8 +128,10 @@ class RMSprop(torch.optim.Optimizer):
         weight_decay: float = 0,
         momentum: float = 0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         check_learning_rate(lr)
         check_epsilon(eps)
@@ -135,16 +148,26 @@ class RMSprop(torch.optim.Optimizer):
             "centered": centered,
             "weight_decay": weight_decay,
             "maximize": maximize,
+            "capturable": capturable,
+            "foreach": foreach,
+            "differentiable": differentiable,
         }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        set_switch_defaults(self, ("capturable", "foreach", "differentiable"))
+
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Update every parameter that has a gradient; return the closure's loss, if given."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
             lr = as_scalar(group["lr"])
             momentum, centered = group["momentum"], group["centered"]
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            if not any(p.grad.is_sparse for p in with_grad):  # torch names a sparse gradient first
+                check_switches_at_step(group, with_grad, xla_foreach=True)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -152,7 +175,9 @@ class RMSprop(torch.optim.Optimizer):
                     raise RuntimeError("RMSprop does not support sparse gradients")
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = torch.zeros((), dtype=scalar_dtype())  # on the CPU
+                    state["step"] = torch.zeros(
+                        (), dtype=scalar_dtype(), device=step_device(p, group)
+                    )
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     # The optional buffers exist only if their option is on at the first step.
                     if momentum > 0:

@@ -41,12 +41,23 @@ torch.optim versus the paper:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
-from ._common import as_real, as_scalar, check_learning_rate, evaluate_closure, scalar_dtype
+from optim_lessons.optimizers._common import (
+    as_real,
+    as_scalar,
+    check_learning_rate,
+    check_switches_at_step,
+    evaluate_closure,
+    grad_mode_of_differentiable,
+    scalar_dtype,
+    set_switch_defaults,
+    step_device,
+)
 
 __all__ = ["Rprop", "rprop_update"]
 
@@ -84,7 +95,13 @@ def rprop_update(
 
 
 class Rprop(torch.optim.Optimizer):
-    """Rprop with torch.optim.Rprop's hyperparameters, state and messages."""
+    """Rprop with torch.optim.Rprop's hyperparameters, state and messages.
+
+    ``foreach``, ``capturable`` and ``differentiable`` are checked and stored like torch's, and
+    all select the one readable path below. With ``differentiable=True`` the step runs with
+    autograd on, as in torch, but its in-place temporaries leave no graph that a backward pass
+    can use.
+    """
 
     def __init__(
         self,
@@ -93,21 +110,39 @@ class Rprop(torch.optim.Optimizer):
         etas: tuple[float, float] = (0.5, 1.2),
         step_sizes: tuple[float, float] = (1e-6, 50),
         *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
     ) -> None:
         check_learning_rate(lr)
         if not 0.0 < etas[0] < 1.0 < etas[1]:
             raise ValueError(f"Invalid eta values: {etas[0]}, {etas[1]}")
-        defaults = {"lr": lr, "etas": etas, "step_sizes": step_sizes, "maximize": maximize}
+        defaults = {
+            "lr": lr,
+            "etas": etas,
+            "step_sizes": step_sizes,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+            "capturable": capturable,
+        }
         super().__init__(params, defaults)
 
-    @torch.no_grad()
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        set_switch_defaults(self, ("capturable", "foreach", "differentiable"))
+
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Update every parameter that has a gradient; return the closure's loss, if given."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
             etaminus, etaplus = group["etas"]
             step_size_min, step_size_max = group["step_sizes"]
+            with_grad = [p for p in group["params"] if p.grad is not None]
+            if not any(p.grad.is_sparse for p in with_grad):  # torch names a sparse gradient first
+                check_switches_at_step(group, with_grad, xla_foreach=True)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -115,7 +150,9 @@ class Rprop(torch.optim.Optimizer):
                     raise RuntimeError("Rprop does not support sparse gradients")
                 state = self.state[p]
                 if len(state) == 0:
-                    state["step"] = torch.zeros((), dtype=scalar_dtype())  # on the CPU
+                    state["step"] = torch.zeros(
+                        (), dtype=scalar_dtype(), device=step_device(p, group)
+                    )
                     state["prev"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     # Delta_0 = lr, for the real and the imaginary part of a complex weight.
                     lr = group["lr"]

@@ -46,11 +46,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 
-from optim_lessons.optimizers._common import as_scalar, evaluate_closure
+from optim_lessons.optimizers._common import (
+    as_scalar,
+    check_fused_options,
+    check_fused_param,
+    evaluate_closure,
+    grad_mode_of_differentiable,
+)
 
 __all__ = ["SGD", "sgd_update"]
 
@@ -96,6 +101,10 @@ class SGD(Optimizer):
 
     The state of a parameter is ``{"momentum_buffer": Tensor}`` once it has had a gradient with
     ``momentum != 0``; without momentum SGD keeps no state at all.
+
+    ``foreach``, ``fused`` and ``differentiable`` are checked and stored like torch's, and all
+    select the one readable path below. With ``differentiable=True`` autograd records the step,
+    as in torch.
     """
 
     def __init__(
@@ -108,6 +117,9 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
@@ -125,23 +137,36 @@ class SGD(Optimizer):
             "weight_decay": weight_decay,
             "nesterov": nesterov,
             "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "fused": fused,
         }
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
+        check_fused_options(fused, foreach, differentiable)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         for group in self.param_groups:  # state dicts saved before these options existed
             group.setdefault("nesterov", False)
             group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", False)  # torch's SGD fills in False here, not None
 
-    @torch.no_grad()
+    @grad_mode_of_differentiable
     def step(self, closure: Callable[[], float | Tensor] | None = None) -> float | Tensor | None:
         """Take one step for every parameter that has a gradient; return the closure's loss."""
         loss = evaluate_closure(closure)
         for group in self.param_groups:
             momentum = group["momentum"]
+            if group["fused"]:
+                with_grad = [p for p in group["params"] if p.grad is not None]
+                for param in with_grad:
+                    check_fused_param(param)
+                if any(p.grad.is_sparse for p in with_grad):
+                    raise RuntimeError("`_fused_sgd` does not support sparse gradients")
             for param in group["params"]:
                 if param.grad is None:
                     continue
