@@ -1,82 +1,126 @@
-"""How long does ``optimizer.step()`` take? The from-scratch optimizers against torch.optim.
+"""How long does ``optimizer.step()`` take? Ours against torch.optim, and both against the limit.
 
 Run it as a script::
 
-    python -m optim_lessons.benchmarks.bench                      # all fifteen, both model sizes
-    python -m optim_lessons.benchmarks.bench --sizes large --optimizers Adam,SGD --repeats 30
+    python -m optim_lessons.benchmarks.bench            # about a minute: see "the default run"
+    python -m optim_lessons.benchmarks.bench --all      # every optimizer at both sizes (slow)
+    python -m optim_lessons.benchmarks.bench --sizes large --optimizers Adam --repeats 30
+    python -m optim_lessons.benchmarks.bench --output results.md   # also write the table
 
-For each optimizer it times three implementations of the same update on identical copies of
-one model:
+For each optimizer it times every implementation of the same update it has, on identical copies
+of one model:
 
-- **ours**: the from-scratch class in :mod:`optim_lessons.optimizers`, which updates one
-  parameter at a time in a plain Python loop;
-- **torch for-loop**: torch.optim's class with ``foreach=False``, its own one-tensor-at-a-time
-  path, the fair comparison for ours;
-- **torch default**: torch.optim's class as constructed with no flags. On a CPU this is also the
-  for-loop path (torch only defaults to its multi-tensor ``foreach`` kernels on accelerators),
-  so on a CPU the gap between the two torch columns shows how noisy the timing is.
+- **ours**: the readable class in :mod:`optim_lessons.optimizers`, one parameter at a time;
+- **for-loop**: torch.optim's class with ``foreach=False``, its one-tensor-at-a-time path, the
+  fair comparison for ours (on a CPU it is also torch's default);
+- **foreach**: torch's multi-tensor path, each operation on a list of tensors at once;
+- **fused**: torch's hand-written single-kernel path (SGD, Adam, AdamW, Adagrad);
+- **flat** and **compiled**: ours from :mod:`optim_lessons.fast` (flat buffers, one update per
+  group; the same through ``torch.compile``), for SGD, Adam, AdamW and Adagrad;
+- **triton**: our hand-written Triton kernel (Adam, AdamW), on CUDA only.
+
+Beside them, the **roofline**: the bytes one step must read and write
+(:mod:`optim_lessons.benchmarks.roofline`) over the streaming bandwidth measured at the start of
+the run. ``%roof`` is that limit over the fastest measured step, for ours and for torch's.
 
 What is timed is ``step()`` alone. The gradients are filled once, with fixed random values, and
-never recomputed: no forward or backward pass is in the measurement. The three implementations
-take turns step by step (so a burst of load on a shared machine hits all three alike). The
-table reports the median of the per-step times, and for ``ours/loop`` the median of the ratios of
-the two steps timed in the same round.
+never recomputed: no forward or backward pass is in the measurement. The implementations take
+turns step by step (so a burst of load on a shared machine hits all alike), and each reported
+time is the median of at least 15 timed steps; a ratio such as ``ours/loop`` is the median of the
+ratios of the two steps timed in the same round. Every implementation first takes two untimed
+steps: they create the state, and for ``compiled`` they compile (seconds, once per process).
 
 Three optimizers need a different set-up, and the table marks them:
 
 - **LBFGS** calls its closure inside ``step()``. It gets a closure that returns a fixed loss
-  and leaves ``.grad`` as it is. Because the loss never changes, LBFGS stops after one inner
-  iteration (its test on the change in loss), and since the gradient never changes its
-  curvature history stays empty: the time is that of one LBFGS iteration without history.
+  and leaves ``.grad`` as it is, so it stops after one inner iteration without history.
 - **Muon** only accepts 2-D parameters: it gets the model's weight matrices, not the biases.
 - **SparseAdam** needs sparse gradients: it gets an embedding table (with ``sparse=True``) of
   the same size class, whose gradient comes from one backward pass over a fixed batch of rows.
 
 The models: ``small`` is the seed's 784-64-10 MLP (:class:`optim_lessons.models.Net`, 50,890
 parameters); ``large`` is the same one-hidden-layer MLP widened to 784-6400-10 (5,088,010
-parameters). A wide single hidden layer keeps the seed's shape, and keeps Muon's
-Newton-Schulz iteration affordable on a CPU (its cost grows with the smaller side of each
-weight matrix, 784 here). The embedding tables for SparseAdam are 800 x 64 and 40,000 x 128.
+parameters); ``deep`` has about as many parameters in many more tensors (32 layers of 392-392:
+5,241,442 parameters in 68 tensors), where per-tensor costs show. The embedding tables for
+SparseAdam are 800 x 64 and 40,000 x 128 (the large one for ``deep`` too).
+
+The default run (under a minute on two CPU cores) times all fifteen optimizers on ``small``
+against torch's paths, and the four with fast paths on ``large`` with them. ``--all`` adds the
+other eleven on ``large`` and the fast paths on ``small``: Muon alone then takes minutes on a
+CPU without bfloat16 arithmetic (:data:`MUON_NOTE`).
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import os
+import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from optim_lessons.benchmarks import roofline
 from optim_lessons.training import optimizer_state_bytes
 
 #: The model sizes the benchmark knows.
-SIZES = ("small", "large")
+SIZES = ("small", "large", "deep")
 
 #: The hidden width of the large MLP (784-6400-10, about 5.1M parameters).
 LARGE_HIDDEN = 6400
 
+#: The deep MLP: this many hidden layers of this width (5.2M parameters in 68 tensors).
+DEEP_LAYERS, DEEP_WIDTH = 32, 392
+
 #: Rows x columns of the embedding table SparseAdam gets, by size.
-EMBEDDING_SHAPES = {"small": (800, 64), "large": (40_000, 128)}
+EMBEDDING_SHAPES = {"small": (800, 64), "large": (40_000, 128), "deep": (40_000, 128)}
 
 #: Hyperparameters that differ from the class defaults. Plain SGD is a single ``add_``;
 #: SGD with momentum is the one people use, and it has state to keep.
 BENCH_KWARGS: dict[str, dict] = {"SGD": {"momentum": 0.9}}
 
-#: What the project promises: ours at most this many times torch's for-loop step, at ~5M params.
+#: The optimizers with fast paths in optim_lessons.fast, and their classes there.
+FAST_PATHS = {
+    "SGD": ("FlatSGD", "CompiledSGD"),
+    "Adam": ("FlatAdam", "CompiledAdam"),
+    "AdamW": ("FlatAdamW", "CompiledAdamW"),
+    "Adagrad": ("FlatAdagrad", "CompiledAdagrad"),
+}
+TRITON_PATHS = {"Adam": "TritonAdam", "AdamW": "TritonAdamW"}
+
+#: The goals: ours at most GOAL_RATIO x torch's for-loop step; flat at most torch's foreach;
+#: compiled at most COMPILED_GOAL x torch's fused.
 GOAL_RATIO = 1.25
+FLAT_GOAL = 1.0
+COMPILED_GOAL = 1.1
 
 #: Notes printed under the table for the optimizers that need a special set-up.
 SETUP_NOTES = {
     "LBFGS": "closure returns a fixed loss, .grad left as is (one inner iteration, no history)",
-    "Muon": "2-D weights only (Muon takes no biases)",
-    "SparseAdam": "embedding table with sparse gradients",
+    "Muon": "2-D weights only (Muon takes no biases); the roofline is a loose lower bound",
+    "SparseAdam": "embedding table with sparse gradients; roofline over the rows it touches",
     "SGD": "momentum=0.9",
 }
+
+#: Why Muon is slow on most CPUs, printed whenever Muon is timed or left out.
+MUON_NOTE = (
+    "Muon orthogonalizes each update with five Newton-Schulz iterations, three matrix products "
+    "each, and runs them in bfloat16, as on a GPU. A CPU without bfloat16 arithmetic "
+    "(no AVX512_BF16 or AMX) converts every bfloat16 product to float32 and back in software, "
+    "far from its float32 speed: on the large model's 6400 x 784 matrix that is tens of seconds "
+    "per step. The default run leaves Muon at large out; --all times it."
+)
+
+#: Column order of the implementations in the table.
+LABELS = ("ours", "for-loop", "foreach", "fused", "flat", "compiled", "triton")
+OURS_LABELS = ("ours", "flat", "compiled", "triton")
+TORCH_LABELS = ("for-loop", "foreach", "fused")
 
 
 def torch_names() -> tuple[str, ...]:
@@ -102,9 +146,22 @@ def takes_foreach(cls: type[torch.optim.Optimizer]) -> bool:
     return "foreach" in inspect.signature(cls.__init__).parameters
 
 
+def takes_fused(cls: type[torch.optim.Optimizer]) -> bool:
+    """Whether a torch.optim class has a ``fused`` switch (SGD, Adam, AdamW, Adagrad)."""
+    return "fused" in inspect.signature(cls.__init__).parameters
+
+
 def large_mlp(hidden: int = LARGE_HIDDEN) -> nn.Module:
     """The seed's MLP shape, 784-hidden-10, made wide enough to have about 5M parameters."""
     return nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+def deep_mlp(layers: int = DEEP_LAYERS, width: int = DEEP_WIDTH) -> nn.Module:
+    """About 5M parameters in many tensors: 784-width, then ``layers`` width-width, then 10."""
+    blocks: list[nn.Module] = [nn.Flatten(), nn.Linear(784, width), nn.ReLU()]
+    for _ in range(layers):
+        blocks += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*blocks, nn.Linear(width, 10))
 
 
 def small_mlp() -> nn.Module:
@@ -129,7 +186,7 @@ def make_params(name: str, size: str, device: str | torch.device, seed: int = 0)
         weights = torch.randn(rows // 10, columns, generator=generator).to(device)
         (embedding(index) * weights).sum().backward()
         return [embedding.weight]
-    model = (small_mlp() if size == "small" else large_mlp()).to(device)
+    model = {"small": small_mlp, "large": large_mlp, "deep": deep_mlp}[size]().to(device)
     params = [p for p in model.parameters() if p.ndim == 2 or name != "Muon"]
     for p in params:
         p.grad = (0.01 * torch.randn(p.shape, generator=generator)).to(device)
@@ -151,60 +208,116 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def implementations(
+    name: str, device: torch.device, fast: bool = True
+) -> dict[str, Callable[[list[Tensor]], torch.optim.Optimizer]]:
+    """Every implementation of ``name`` this run can time, by column label: a function that
+    builds it on a list of parameters."""
+    kwargs = BENCH_KWARGS.get(name, {})
+    reference = torch_class(name)
+    builders: dict[str, Callable[[list[Tensor]], torch.optim.Optimizer]] = {
+        "ours": lambda params: our_class(name)(params, **kwargs)
+    }
+    if takes_foreach(reference):
+        builders["for-loop"] = lambda params: reference(params, foreach=False, **kwargs)
+        builders["foreach"] = lambda params: reference(params, foreach=True, **kwargs)
+    else:
+        builders["for-loop"] = lambda params: reference(params, **kwargs)
+    if takes_fused(reference):
+        builders["fused"] = lambda params: reference(params, fused=True, **kwargs)
+    if fast and name in FAST_PATHS:
+        from optim_lessons.fast import compiled, flat
+
+        flat_name, compiled_name = FAST_PATHS[name]
+        builders["flat"] = lambda params: getattr(flat, flat_name)(params, **kwargs)
+        builders["compiled"] = lambda params: getattr(compiled, compiled_name)(params, **kwargs)
+    if fast and name in TRITON_PATHS and device.type == "cuda":
+        from optim_lessons.fast import triton_adam
+
+        builders["triton"] = lambda params: getattr(triton_adam, TRITON_PATHS[name])(
+            params, **kwargs
+        )
+    return builders
+
+
 @dataclass
 class BenchRow:
-    """One optimizer on one model size: median step times and the memory its state takes."""
+    """One optimizer on one model size: every implementation's step times, and the limit."""
 
     optimizer: str
     size: str
     n_params: int
-    ours_ms: float
-    torch_for_loop_ms: float
-    #: None when torch's class has no ``foreach`` switch: then its default *is* the for-loop.
-    torch_default_ms: float | None
+    #: Every timed step, in ms, by implementation label; the medians come from these.
+    samples_ms: dict[str, list[float]]
     ours_state_bytes_per_param: float
     torch_state_bytes_per_param: float
-    steps_timed: int
     device: str
-    #: Every per-step time, in ms, by implementation, for whoever wants more than the median.
-    samples_ms: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    #: The shortest step the memory traffic allows, in ms (None: no roofline for it).
+    roofline_ms: float | None = None
+    #: Implementations that could not run here, and why.
+    skipped: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def median(self, label: str) -> float | None:
+        samples = self.samples_ms.get(label)
+        return statistics.median(samples) if samples else None
+
+    def paired_ratio(self, label: str, reference: str) -> float | None:
+        """``label``'s step over ``reference``'s: the median over the rounds of the ratio of
+        the two steps timed in the same round (a change in the machine's load between rounds
+        cancels out)."""
+        if label not in self.samples_ms or reference not in self.samples_ms:
+            return None
+        pairs = zip(self.samples_ms[label], self.samples_ms[reference], strict=True)
+        return statistics.median(a / b for a, b in pairs)
+
+    @property
+    def ours_ms(self) -> float:
+        return statistics.median(self.samples_ms["ours"])
+
+    @property
+    def torch_for_loop_ms(self) -> float:
+        return statistics.median(self.samples_ms["for-loop"])
 
     @property
     def ratio(self) -> float:
-        """ours / torch for-loop, below 1 when ours is faster: the median over the rounds of the
-        ratio of the two steps timed in the same round (moments apart, so a change in the
-        machine's load between rounds cancels out)."""
-        pairs = zip(self.samples_ms["ours"], self.samples_ms["for-loop"], strict=True)
-        return statistics.median(ours / loop for ours, loop in pairs)
+        """ours / torch for-loop, below 1 when ours is faster."""
+        ratio = self.paired_ratio("ours", "for-loop")
+        assert ratio is not None
+        return ratio
 
     @property
     def meets_goal(self) -> bool:
         return self.ratio <= GOAL_RATIO
 
+    @property
+    def steps_timed(self) -> int:
+        return len(self.samples_ms["ours"])
+
+    def percent_of_roofline(self, labels: Sequence[str]) -> float | None:
+        """The limit over the fastest of ``labels``'s median steps, in percent."""
+        times = [self.median(label) for label in labels if label in self.samples_ms]
+        if not times or self.roofline_ms is None:
+            return None
+        return roofline.percent_of_roofline(min(times), self.roofline_ms)
+
 
 def _take_turns(
-    implementations: dict[str, torch.optim.Optimizer],
+    optimizers: dict[str, torch.optim.Optimizer],
     closure: Callable[[], Tensor] | None,
     device: torch.device,
-    warmup: int,
     repeats: int,
     budget_s: float,
     min_repeats: int,
 ) -> dict[str, list[float]]:
-    """Warm every implementation up, then time one step of each per round; times in ms."""
-    for optimizer in implementations.values():
-        for _ in range(warmup):
-            optimizer.step(closure)
-    _synchronize(device)
-
-    samples: dict[str, list[float]] = {label: [] for label in implementations}
-    labels = list(implementations)
+    """Time one step of each per round, rotating who goes first; times in ms."""
+    samples: dict[str, list[float]] = {label: [] for label in optimizers}
+    labels = list(optimizers)
     spent = 0.0
     for round_index in range(repeats):
-        # Rotate who goes first, so no implementation always runs right after another.
         shift = round_index % len(labels)
         for label in labels[shift:] + labels[:shift]:
-            optimizer = implementations[label]
+            optimizer = optimizers[label]
             start = time.perf_counter()
             optimizer.step(closure)
             _synchronize(device)
@@ -216,37 +329,40 @@ def _take_turns(
     return samples
 
 
+def _roofline_params(name: str, params: Sequence[Tensor]) -> int:
+    """The parameters a step must touch: all of them, or for SparseAdam the rows in its
+    gradient."""
+    if name == "SparseAdam":
+        (table,) = params
+        rows = table.grad.coalesce().indices().unique().numel()
+        return rows * table.shape[1]
+    return sum(p.numel() for p in params)
+
+
 def time_optimizer(
     name: str,
     size: str,
     *,
     device: str | torch.device = "cpu",
-    repeats: int = 30,
+    repeats: int = 15,
     warmup: int = 2,
-    budget_s: float = 4.0,
-    min_repeats: int = 3,
+    budget_s: float = 30.0,
+    min_repeats: int = 15,
     seed: int = 0,
+    fast: bool = True,
+    bandwidth: float | None = None,
 ) -> BenchRow:
-    """Time ``step()`` of ours, torch's for-loop path and torch's default for one optimizer.
+    """Time ``step()`` of every implementation of one optimizer on one model size.
 
-    Each implementation first takes ``warmup`` untimed steps (they create the state). Then the
-    implementations take turns, one timed step each per round, for ``repeats`` rounds, or fewer
-    (but at least ``min_repeats``) once ``budget_s`` seconds of timed steps have passed.
+    Each implementation first takes ``warmup`` untimed steps (they create the state, and
+    compile). Then they take turns, one timed step each per round, for ``repeats`` rounds, or
+    fewer (but at least ``min_repeats``) once ``budget_s`` seconds of timed steps have passed.
+    ``bandwidth`` (bytes per second) gives the roofline column.
     """
+    started = time.perf_counter()
     device = torch.device(device)
-    kwargs = BENCH_KWARGS.get(name, {})
-    reference_cls = torch_class(name)
     base = make_params(name, size, device, seed)
     n_params = sum(p.numel() for p in base)
-
-    implementations: dict[str, torch.optim.Optimizer] = {
-        "ours": our_class(name)(clone_params(base), **kwargs)
-    }
-    if takes_foreach(reference_cls):
-        implementations["for-loop"] = reference_cls(clone_params(base), foreach=False, **kwargs)
-        implementations["default"] = reference_cls(clone_params(base), **kwargs)
-    else:
-        implementations["for-loop"] = reference_cls(clone_params(base), **kwargs)
 
     closure: Callable[[], Tensor] | None = None
     if name == "LBFGS":
@@ -255,152 +371,287 @@ def time_optimizer(
         def closure() -> Tensor:  # the gradient stays the one filled in above
             return fixed_loss
 
+    optimizers: dict[str, torch.optim.Optimizer] = {}
+    skipped: dict[str, str] = {}
     # The sparse gradients of SparseAdam are built inside step(); saying explicitly that their
     # invariant checks are off (torch's default anyway) keeps torch from warning about it.
     with torch.sparse.check_sparse_tensor_invariants(enable=False):
-        samples = _take_turns(
-            implementations, closure, device, warmup, repeats, budget_s, min_repeats
-        )
+        for label, build in implementations(name, device, fast).items():
+            try:
+                optimizer = build(clone_params(base))
+                for _ in range(warmup):
+                    optimizer.step(closure)
+            except RuntimeError as error:  # no C++ compiler for "compiled", say
+                if label in ("ours", "for-loop"):
+                    raise
+                skipped[label] = str(error).splitlines()[0]
+                continue
+            optimizers[label] = optimizer
+        _synchronize(device)
+        samples = _take_turns(optimizers, closure, device, repeats, budget_s, min_repeats)
 
     def per_param(optimizer: torch.optim.Optimizer) -> float:
         return optimizer_state_bytes(optimizer) / n_params
 
-    median = statistics.median
+    limit = None
+    if bandwidth is not None:
+        seconds = roofline.step_time_limit(name, _roofline_params(name, base), bandwidth)
+        limit = None if seconds is None else seconds * 1e3
     return BenchRow(
         optimizer=name,
         size=size,
         n_params=n_params,
-        ours_ms=median(samples["ours"]),
-        torch_for_loop_ms=median(samples["for-loop"]),
-        torch_default_ms=median(samples["default"]) if "default" in samples else None,
-        ours_state_bytes_per_param=per_param(implementations["ours"]),
-        torch_state_bytes_per_param=per_param(implementations["for-loop"]),
-        steps_timed=len(samples["ours"]),
-        device=str(device),
         samples_ms=samples,
+        ours_state_bytes_per_param=per_param(optimizers["ours"]),
+        torch_state_bytes_per_param=per_param(optimizers["for-loop"]),
+        device=str(device),
+        roofline_ms=limit,
+        skipped=skipped,
+        seconds=time.perf_counter() - started,
     )
+
+
+def default_plan(names: Sequence[str], sizes: Sequence[str]) -> list[tuple[str, str, bool]]:
+    """The default run, as (optimizer, size, with fast paths): every optimizer on ``small``
+    against torch, and on the other sizes the optimizers with fast paths, with them. (The rest
+    of ``large`` is slow, Muon above all; on ``small`` the fast paths are all overhead, and
+    compiling them for a second shape would double the compile time.)"""
+    return [
+        (name, size, size != "small")
+        for size in sizes
+        for name in names
+        if size == "small" or name in FAST_PATHS
+    ]
 
 
 def run_benchmark(
     optimizers: Sequence[str] | None = None,
-    sizes: Sequence[str] = SIZES,
+    sizes: Sequence[str] = ("small",),
     *,
     device: str | torch.device = "cpu",
-    repeats: int = 30,
+    repeats: int = 15,
     warmup: int = 2,
-    budget_s: float = 4.0,
+    budget_s: float = 30.0,
+    min_repeats: int | None = None,
     seed: int = 0,
+    fast: bool = True,
+    plan: Sequence[tuple[str, str, bool]] | None = None,
+    bandwidth: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[BenchRow]:
-    """Time every optimizer in ``optimizers`` (default: all fifteen) at every size in ``sizes``."""
+    """Time every optimizer in ``optimizers`` (default: all fifteen) at every size in ``sizes``
+    (or the (optimizer, size, with fast paths) triples in ``plan``); ``progress`` hears about
+    each row as it finishes."""
     names = list(optimizers) if optimizers else list(torch_names())
+    pairs = list(plan) if plan is not None else [(n, s, fast) for s in sizes for n in names]
     rows = []
-    for size in sizes:
-        for name in names:
-            if progress is not None:
-                progress(f"timing {name} ({size})")
-            rows.append(
-                time_optimizer(
-                    name,
-                    size,
-                    device=device,
-                    repeats=repeats,
-                    warmup=warmup,
-                    budget_s=budget_s,
-                    seed=seed,
-                )
-            )
+    for index, (name, size, with_fast) in enumerate(pairs, start=1):
+        if progress is not None:
+            progress(f"[{index}/{len(pairs)}] {name} ({size}) ...")
+        row = time_optimizer(
+            name,
+            size,
+            device=device,
+            repeats=repeats,
+            warmup=warmup,
+            budget_s=budget_s,
+            min_repeats=min(repeats, 15) if min_repeats is None else min_repeats,
+            seed=seed,
+            fast=with_fast,
+            bandwidth=bandwidth,
+        )
+        rows.append(row)
+        if progress is not None:
+            progress(f"[{index}/{len(pairs)}] {name} ({size}) {row_summary(row)}")
     return rows
 
 
-#: The table's columns: header and width.
-COLUMNS = (
-    ("optimizer", 12),
-    ("size", 6),
-    ("params", 10),
-    ("ours ms", 9),
-    ("for-loop ms", 12),
-    ("default ms", 11),
-    ("ours/loop", 10),
-    ("B/param ours", 13),
-    ("B/param torch", 14),
-    ("steps", 6),
-)
+def row_summary(row: BenchRow) -> str:
+    """One line per finished row, for the progress log."""
+    times = ", ".join(f"{label} {row.median(label):.2f}" for label in LABELS if row.median(label))
+    return f"ms: {times} ({row.seconds:.1f} s)"
+
+
+def _cell(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def table_columns(rows: Sequence[BenchRow]) -> list[tuple[str, int]]:
+    """The table's columns, header and width; ``triton`` only where some row has it."""
+    columns = [("optimizer", 12), ("size", 6), ("params", 10)]
+    columns += [("ours", 9), ("for-loop", 9), ("ours/loop", 10)]
+    columns += [("foreach", 9), ("fused", 8), ("flat", 8), ("compiled", 9)]
+    if any("triton" in row.samples_ms for row in rows):
+        columns.append(("triton", 8))
+    columns += [("roofline", 9), ("%roof ours", 11), ("%roof torch", 12)]
+    columns += [("state B/p", 10), ("steps", 6)]
+    return columns
 
 
 def format_table(rows: Sequence[BenchRow]) -> str:
-    """The rows as a fixed-width text table, with notes on the special set-ups below it."""
+    """The rows as a fixed-width text table (median ms per step), with notes below it."""
+    columns = table_columns(rows)
 
-    def cell(text: str, width: int, left: bool = False) -> str:
-        return text.ljust(width) if left else text.rjust(width)
+    def line(values: Sequence[str]) -> str:
+        return "".join(
+            value.ljust(width) if i < 2 else value.rjust(width)
+            for i, (value, (_, width)) in enumerate(zip(values, columns, strict=True))
+        )
 
-    lines = ["".join(cell(header, width, left=i < 2) for i, (header, width) in enumerate(COLUMNS))]
+    lines = [line([header for header, _ in columns])]
     lines.append("-" * len(lines[0]))
     for row in rows:
-        name = row.optimizer + ("*" if row.optimizer in SETUP_NOTES else "")
-        default = "= loop" if row.torch_default_ms is None else f"{row.torch_default_ms:.3f}"
-        values = (
-            name,
-            row.size,
-            f"{row.n_params:,}",
-            f"{row.ours_ms:.3f}",
-            f"{row.torch_for_loop_ms:.3f}",
-            default,
-            f"{row.ratio:.2f}",
-            f"{row.ours_state_bytes_per_param:.2f}",
-            f"{row.torch_state_bytes_per_param:.2f}",
-            str(row.steps_timed),
-        )
-        lines.append(
-            "".join(
-                cell(v, w, left=i < 2)
-                for i, (v, (_, w)) in enumerate(zip(values, COLUMNS, strict=True))
+        ours_bytes, torch_bytes = row.ours_state_bytes_per_param, row.torch_state_bytes_per_param
+        state = f"{ours_bytes:.2f}"
+        if abs(ours_bytes - torch_bytes) > 0.005:
+            state = f"{ours_bytes:.1f}/{torch_bytes:.1f}"
+        values = {
+            "optimizer": row.optimizer + ("*" if row.optimizer in SETUP_NOTES else ""),
+            "size": row.size,
+            "params": f"{row.n_params:,}",
+            "ours/loop": f"{row.ratio:.2f}",
+            "roofline": _cell(row.roofline_ms, 3),
+            "%roof ours": _cell(row.percent_of_roofline(OURS_LABELS), 0, "%"),
+            "%roof torch": _cell(row.percent_of_roofline(TORCH_LABELS), 0, "%"),
+            "state B/p": state,
+            "steps": str(row.steps_timed),
+        }
+        for label in LABELS:
+            values[label] = _cell(row.median(label), 3)
+        lines.append(line([values[header] for header, _ in columns]))
+    lines.append("")
+    lines.append(
+        "  median ms per step; '-': no such path. roofline: bytes a step must move / measured "
+        "bandwidth; %roof: roofline / fastest step (ours: ours, flat, compiled, triton; torch: "
+        "for-loop, foreach, fused). state B/p: optimizer state, bytes per parameter"
+    )
+    for name in dict.fromkeys(r.optimizer for r in rows):
+        if name in SETUP_NOTES:
+            lines.append(f"  * {name}: {SETUP_NOTES[name]}")
+    for row in rows:
+        for label, why in row.skipped.items():
+            lines.append(f"  {row.optimizer} ({row.size}): no {label} column: {why}")
+    return "\n".join(lines)
+
+
+def format_spread(rows: Sequence[BenchRow]) -> str:
+    """Each implementation's median with the quartiles and extremes of its steps, in ms."""
+    lines = ["optimizer    size   path       median   [q1 - q3]           [min - max]"]
+    for row in rows:
+        for label in LABELS:
+            samples = row.samples_ms.get(label)
+            if not samples:
+                continue
+            q1, _, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+            lines.append(
+                f"{row.optimizer:<12} {row.size:<6} {label:<9} {statistics.median(samples):8.3f}"
+                f"   [{q1:.3f} - {q3:.3f}]   [{min(samples):.3f} - {max(samples):.3f}]"
             )
-        )
-    notes = [
-        f"  * {name}: {SETUP_NOTES[name]}"
-        for name in dict.fromkeys(r.optimizer for r in rows)
-        if name in SETUP_NOTES
-    ]
-    if notes:
-        lines.append("")
-        lines.extend(notes)
-    if any(r.torch_default_ms is None for r in rows):
-        lines.append(
-            "  '= loop': torch's class has no foreach switch; its default is the for-loop path"
-        )
     return "\n".join(lines)
 
 
 def goal_summary(rows: Sequence[BenchRow], size: str = "large") -> str:
-    """Which optimizers miss the goal (ours within GOAL_RATIO x torch's for-loop) at ``size``."""
+    """The goals at ``size``, each with the optimizers that miss it (ratios of paired steps)."""
     judged = [r for r in rows if r.size == size]
     if not judged:
         return f"goal (ours <= {GOAL_RATIO}x torch for-loop): no {size} runs to judge"
+    lines = []
     misses = [f"{r.optimizer} ({r.ratio:.2f}x)" for r in judged if not r.meets_goal]
     verdict = "all met" if not misses else "missed by " + ", ".join(misses)
-    return f"goal (ours <= {GOAL_RATIO}x torch for-loop at {size}): {verdict}"
+    lines.append(f"goal (ours <= {GOAL_RATIO}x torch for-loop at {size}): {verdict}")
+    targets = (("flat", "foreach", FLAT_GOAL), ("compiled", "fused", COMPILED_GOAL))
+    for label, reference, goal in targets:
+        ratios = [
+            (r.optimizer, r.paired_ratio(label, reference))
+            for r in judged
+            if r.paired_ratio(label, reference) is not None
+        ]
+        if ratios:
+            figures = ", ".join(
+                f"{name} {ratio:.2f}x{'' if ratio <= goal else ' (missed)'}"
+                for name, ratio in ratios
+            )
+            lines.append(f"goal ({label} <= {goal}x torch {reference} at {size}): {figures}")
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    """The CPU's model name, from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_has_bfloat16() -> bool | None:
+    """Whether the CPU does bfloat16 arithmetic in hardware (AVX512_BF16 or AMX); None where
+    the flags cannot be read."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return None
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def bfloat16_slowdown(n: int = 512, repeats: int = 5) -> float:
+    """How many times longer an n x n matrix product takes in bfloat16 than in float32 here."""
+    a32, b32 = torch.randn(n, n), torch.randn(n, n)
+    a16, b16 = a32.bfloat16(), b32.bfloat16()
+
+    def median_time(a: Tensor, b: Tensor) -> float:
+        a @ b
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return median_time(a16, b16) / median_time(a32, b32)
+
+
+def environment(device: torch.device, bandwidth: roofline.Bandwidth) -> dict[str, str]:
+    """What the numbers depend on, for the results file."""
+    info = {
+        "cpu": f"{cpu_model()} ({os.cpu_count()} logical cores)",
+        "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),
+        "cpu capability": torch.backends.cpu.get_cpu_capability(),
+        "bfloat16 in hardware": {True: "yes", False: "no", None: "unknown"}[cpu_has_bfloat16()],
+        "device": str(device),
+        "bandwidth": (
+            f"copy {bandwidth.copy / 1e9:.1f} GB/s, in-place {bandwidth.in_place / 1e9:.1f} GB/s "
+            f"(roofline uses {bandwidth.best / 1e9:.1f} GB/s; {bandwidth.buffer_bytes >> 20} MiB)"
+        ),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    if hasattr(os, "getloadavg"):
+        info["load average at the end"] = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return info
 
 
 def main(argv: Sequence[str] | None = None) -> list[BenchRow]:
     parser = argparse.ArgumentParser(
         prog="python -m optim_lessons.benchmarks.bench", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: small,large")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
-        "--repeats", type=int, default=30, help="timed steps per implementation (most)"
+        "--all",
+        action="store_true",
+        help="every optimizer at every size given (Muon at large takes minutes on most CPUs)",
     )
+    parser.add_argument("--sizes", default="small,large", help="comma-separated: small,large,deep")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeats", type=int, default=15, help="timed steps per implementation")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument(
-        "--budget",
-        type=float,
-        default=4.0,
-        help="seconds of timed steps per optimizer and size before stopping early "
-        "(at least 3 rounds run)",
+        "--optimizers", default="", help="comma-separated names (default: all fifteen)"
     )
     parser.add_argument(
-        "--optimizers", default="", help="comma-separated names (default: all fifteen)"
+        "--no-fast", action="store_true", help="leave out the flat, compiled and triton columns"
     )
     parser.add_argument(
         "--threads",
@@ -409,6 +660,7 @@ def main(argv: Sequence[str] | None = None) -> list[BenchRow]:
         help="CPU threads for torch (default 1: steadier timings on a busy machine; "
         "0 keeps torch's own choice)",
     )
+    parser.add_argument("--output", default="", help="also write the tables to this file")
     args = parser.parse_args(argv)
 
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -421,30 +673,66 @@ def main(argv: Sequence[str] | None = None) -> list[BenchRow]:
             parser.error(f"unknown optimizer {name!r}; choose from {', '.join(torch_names())}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    # Named optimizers run at every size; otherwise the default plan keeps the run short.
+    plan = None if args.all or args.optimizers else default_plan(names, sizes)
+    if plan is not None and args.no_fast:
+        plan = [(name, size, False) for name, size, _ in plan]
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     start = time.perf_counter()
+    device = torch.device(args.device)
+    progress(f"measuring the streaming bandwidth of {device} ...")
+    bandwidth = roofline.measure_bandwidth(device)
+    muon_large = any(
+        name == "Muon" and size != "small"
+        for name, size, _ in (plan or [(n, s, True) for s in sizes for n in names])
+    )
+    if "Muon" in names and device.type == "cpu" and cpu_has_bfloat16() is not True:
+        slowdown = bfloat16_slowdown()
+        note = (
+            f"{MUON_NOTE} Here a 512 x 512 matrix product takes {slowdown:.0f}x longer in "
+            "bfloat16 than in float32."
+        )
+        if muon_large:
+            note += " Muon at large is in this run: expect minutes."
+        progress(note)
     rows = run_benchmark(
         names,
         sizes,
-        device=args.device,
+        device=device,
         repeats=args.repeats,
         warmup=args.warmup,
-        budget_s=args.budget,
+        fast=not args.no_fast,
+        plan=plan,
+        bandwidth=bandwidth.best,
         progress=progress,
     )
-    print(
-        f"optimizer.step(): median time per step on {args.device} "
+    info = environment(device, bandwidth)
+    header = (
+        f"optimizer.step(): median ms per step on {device} "
         f"({torch.get_num_threads()} CPU thread(s)), torch {torch.__version__}"
     )
-    print(format_table(rows))
+    table = format_table(rows)
+    judged = "large" if "large" in sizes else sizes[-1]
+    goals = goal_summary(rows, judged)
+    print(header)
+    print(table)
     print()
-    print(goal_summary(rows, "large" if "large" in sizes else sizes[-1]))
-    print(f"benchmark took {time.perf_counter() - start:.0f} s")
+    print(goals)
+    elapsed = time.perf_counter() - start
+    print(f"benchmark took {elapsed:.0f} s")
+    if args.output:
+        text = [f"# {header}", ""]
+        text += [f"- {key}: {value}" for key, value in info.items()]
+        text += [f"- command: python -m optim_lessons.benchmarks.bench {' '.join(argv or [])}"]
+        text += [f"- run time: {elapsed:.0f} s", "", "```", table, "", goals, "```", ""]
+        text += ["Spread of the timed steps (ms):", "", "```", format_spread(rows), "```", ""]
+        Path(args.output).write_text("\n".join(text))
+        progress(f"wrote {args.output}")
     return rows
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
