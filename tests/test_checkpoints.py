@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import numpy
@@ -248,34 +249,45 @@ def run_python(code: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_two_processes_saving_the_same_path_leave_one_whole_checkpoint(tmp_path):
-    """Each saves its own model 25 times as fast as it can, while the other does the same."""
-    path = tmp_path / "run.pt"
+    """Both save their own model as fast as they can, at the same time, until told to stop."""
+    path, stop = tmp_path / "run.pt", tmp_path / "stop"
     writer = """
-        import sys, torch
+        import os, sys, torch
         from torch import nn
-        from optim_lessons.checkpoints import save_checkpoint
-        seed = int(sys.argv[1])
+        from optim_lessons.checkpoints import load_checkpoint, save_checkpoint
+        seed, path, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
         torch.manual_seed(seed)
-        model = nn.Linear(200, 200)  # 160 kB: long enough for the two writes to overlap
+        model = nn.Linear(200, 200)  # 160 kB: each write takes a while
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        for step in range(25):
-            save_checkpoint(sys.argv[2], model=model, optimizer=optimizer, extra={"seed": seed})
+        print("ready", flush=True)
+        saves = 0
+        while not os.path.exists(stop) or saves < 10:
+            save_checkpoint(path, model=model, optimizer=optimizer, extra={"seed": seed})
+            saves += 1
+            load_checkpoint(path, model=nn.Linear(200, 200), optimizer=None)  # never half a file
+        print(saves)
     """
     script = tmp_path / "writer.py"
     script.write_text(textwrap.dedent(writer))
     writers = [
         subprocess.Popen(
-            [sys.executable, str(script), str(seed), str(path)],
+            [sys.executable, str(script), str(seed), str(path), str(stop)],
             cwd=REPO,
             env={**os.environ, "OMP_NUM_THREADS": "1"},
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for seed in (1, 2)
     ]
+    for process in writers:  # both are saving now...
+        assert process.stdout.readline() == "ready\n"
+    time.sleep(0.5)  # ...and keep at it together for half a second
+    stop.touch()
     for process in writers:
-        _, errors = process.communicate(timeout=120)
+        output, errors = process.communicate(timeout=120)
         assert process.returncode == 0, errors
+        assert int(output) >= 10
 
     model = nn.Linear(200, 200)
     extra = load_checkpoint(
