@@ -19,9 +19,12 @@ of one model:
   group; the same through ``torch.compile``), for SGD, Adam, AdamW and Adagrad;
 - **triton**: our hand-written Triton kernel (Adam, AdamW), on CUDA only.
 
-Beside them, the **roofline**: the bytes one step must read and write
-(:mod:`optim_lessons.benchmarks.roofline`) over the streaming bandwidth measured at the start of
-the run. ``%roof`` is that limit over the fastest measured step, for ours and for torch's.
+Beside them, the **roofline**: the time to move the bytes one step must read and write
+(:mod:`optim_lessons.benchmarks.roofline`) at the machine's streaming speed. On a shared
+machine that speed changes by the minute, so the run times it in every round, beside the
+steps: an in-place pass over a buffer of exactly that many bytes (:class:`StreamPass`).
+``%roof`` is that time over the fastest measured step, for ours and for torch's. The bandwidth
+measured once at the start goes into the results file's environment.
 
 What is timed is ``step()`` alone. The gradients are filled once, with fixed random values, and
 never recomputed: no forward or backward pass is in the measurement. The implementations take
@@ -329,6 +332,18 @@ def _take_turns(
     return samples
 
 
+class StreamPass:
+    """The roofline, timed: one in-place pass (``x.mul_(1.0)``, a read and a write of each
+    number) over a buffer sized so that it moves exactly the bytes a step must move. It stands
+    in the round-robin with the optimizers, so that it meets the same load they do."""
+
+    def __init__(self, bytes_moved: int, device: torch.device) -> None:
+        self.buffer = torch.ones(max(1, bytes_moved // 8), device=device)
+
+    def step(self, closure: object = None) -> None:
+        self.buffer.mul_(1.0)
+
+
 def _roofline_params(name: str, params: Sequence[Tensor]) -> int:
     """The parameters a step must touch: all of them, or for SparseAdam the rows in its
     gradient."""
@@ -351,13 +366,15 @@ def time_optimizer(
     seed: int = 0,
     fast: bool = True,
     bandwidth: float | None = None,
+    stream_roofline: bool = False,
 ) -> BenchRow:
     """Time ``step()`` of every implementation of one optimizer on one model size.
 
     Each implementation first takes ``warmup`` untimed steps (they create the state, and
     compile). Then they take turns, one timed step each per round, for ``repeats`` rounds, or
     fewer (but at least ``min_repeats``) once ``budget_s`` seconds of timed steps have passed.
-    ``bandwidth`` (bytes per second) gives the roofline column.
+    ``bandwidth`` (bytes per second) gives the roofline column; with ``stream_roofline`` the
+    roofline is instead timed in the same rounds (:class:`StreamPass`), under the same load.
     """
     started = time.perf_counter()
     device = torch.device(device)
@@ -387,6 +404,10 @@ def time_optimizer(
                 skipped[label] = str(error).splitlines()[0]
                 continue
             optimizers[label] = optimizer
+        traffic = roofline.TRAFFIC.get(name)
+        if stream_roofline and traffic is not None:
+            moved = _roofline_params(name, base) * traffic.bytes_per_param()
+            optimizers["stream"] = StreamPass(moved, device)  # type: ignore[assignment]
         _synchronize(device)
         samples = _take_turns(optimizers, closure, device, repeats, budget_s, min_repeats)
 
@@ -394,7 +415,9 @@ def time_optimizer(
         return optimizer_state_bytes(optimizer) / n_params
 
     limit = None
-    if bandwidth is not None:
+    if "stream" in samples:
+        limit = statistics.median(samples["stream"])
+    elif bandwidth is not None:
         seconds = roofline.step_time_limit(name, _roofline_params(name, base), bandwidth)
         limit = None if seconds is None else seconds * 1e3
     return BenchRow(
@@ -437,6 +460,7 @@ def run_benchmark(
     fast: bool = True,
     plan: Sequence[tuple[str, str, bool]] | None = None,
     bandwidth: float | None = None,
+    stream_roofline: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> list[BenchRow]:
     """Time every optimizer in ``optimizers`` (default: all fifteen) at every size in ``sizes``
@@ -459,6 +483,7 @@ def run_benchmark(
             seed=seed,
             fast=with_fast,
             bandwidth=bandwidth,
+            stream_roofline=stream_roofline,
         )
         rows.append(row)
         if progress is not None:
@@ -521,9 +546,10 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         lines.append(line([values[header] for header, _ in columns]))
     lines.append("")
     lines.append(
-        "  median ms per step; '-': no such path. roofline: bytes a step must move / measured "
-        "bandwidth; %roof: roofline / fastest step (ours: ours, flat, compiled, triton; torch: "
-        "for-loop, foreach, fused). state B/p: optimizer state, bytes per parameter"
+        "  median ms per step; '-': no such path. roofline: an in-place pass over as many bytes "
+        "as a step must move, timed in the same rounds; %roof: roofline / fastest step (ours: "
+        "ours, flat, compiled, triton; torch: for-loop, foreach, fused). state B/p: optimizer "
+        "state, bytes per parameter"
     )
     for name in dict.fromkeys(r.optimizer for r in rows):
         if name in SETUP_NOTES:
@@ -538,7 +564,7 @@ def format_spread(rows: Sequence[BenchRow]) -> str:
     """Each implementation's median with the quartiles and extremes of its steps, in ms."""
     lines = ["optimizer    size   path       median   [q1 - q3]           [min - max]"]
     for row in rows:
-        for label in LABELS:
+        for label in (*LABELS, "stream"):
             samples = row.samples_ms.get(label)
             if not samples:
                 continue
@@ -624,7 +650,8 @@ def environment(device: torch.device, bandwidth: roofline.Bandwidth) -> dict[str
         "device": str(device),
         "bandwidth": (
             f"copy {bandwidth.copy / 1e9:.1f} GB/s, in-place {bandwidth.in_place / 1e9:.1f} GB/s "
-            f"(roofline uses {bandwidth.best / 1e9:.1f} GB/s; {bandwidth.buffer_bytes >> 20} MiB)"
+            f"(at the start, {bandwidth.buffer_bytes >> 20} MiB; the roofline column is timed "
+            "in each row's own rounds)"
         ),
     }
     if device.type == "cuda":
@@ -706,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> list[BenchRow]:
         warmup=args.warmup,
         fast=not args.no_fast,
         plan=plan,
-        bandwidth=bandwidth.best,
+        stream_roofline=True,
         progress=progress,
     )
     info = environment(device, bandwidth)
