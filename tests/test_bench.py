@@ -204,3 +204,15 @@ def test_the_command_line_prints_the_table_and_writes_it_with_its_environment(
     for key in ("- cpu: ", "- torch: ", "- threads: 1", "- bandwidth: copy "):
         assert key in written
     assert bench.format_table(rows).splitlines()[0] in written
+
+
+def test_the_streamed_roofline_moves_the_bytes_of_a_step_in_the_same_rounds():
+    row = bench.time_optimizer(
+        "Adam", "small", repeats=3, min_repeats=3, warmup=1, fast=False, stream_roofline=True
+    )
+    assert len(row.samples_ms["stream"]) == 3
+    assert row.roofline_ms == pytest.approx(sorted(row.samples_ms["stream"])[1])
+    stream = bench.StreamPass(50_890 * 28, torch.device("cpu"))
+    assert stream.buffer.numel() * 8 == 50_890 * 28  # read and written once: 8 bytes a number
+    assert "stream" in bench.format_spread([row])
+    assert "stream" not in bench.format_table([row]).splitlines()[0]
