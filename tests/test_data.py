@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 from urllib.error import URLError
 
@@ -497,9 +498,17 @@ def test_a_good_cache_is_tidied_of_leftovers_from_dead_runs_but_not_of_live_ones
     other_host = raw / f".t10k-labels-idx1-ubyte.someotherhost-{dead}.r5t6y7.partial"
     other_host.write_bytes(b"a process on another machine sharing this folder")
 
+    # names without an owner, as an earlier release wrote them: judged by their age alone
+    unowned_old = raw / ".train-labels-idx1-ubyte.x7f2k9q1.partial"
+    unowned_old.write_bytes(b"\0" * 100)
+    two_hours_ago = time.time() - 7200
+    os.utime(unowned_old, (two_hours_ago, two_hours_ago))
+    unowned_fresh = raw / ".t10k-images-idx3-ubyte.m3n4b5v6.partial"
+    unowned_fresh.write_bytes(b"\0" * 100)
+
     assert prepare("fashion_mnist", root=tmp_path) == tmp_path
-    assert not stale_file.exists() and not stale_staging.exists()
-    assert live_file.exists() and other_host.exists()
+    assert not stale_file.exists() and not stale_staging.exists() and not unowned_old.exists()
+    assert live_file.exists() and other_host.exists() and unowned_fresh.exists()
     assert offline_without_debian == []
 
 
