@@ -22,7 +22,7 @@ of one model:
 Beside them, the **roofline**: the time to move the bytes one step must read and write
 (:mod:`optim_lessons.benchmarks.roofline`) at the machine's streaming speed. On a shared
 machine that speed changes by the minute, so the run times it in every round, beside the
-steps: an in-place pass over a buffer of exactly that many bytes (:class:`StreamPass`).
+steps: an in-place pass over buffers of exactly that many bytes (:class:`StreamPass`).
 ``%roof`` is that time over the fastest measured step, for ours and for torch's. The bandwidth
 measured once at the start goes into the results file's environment.
 
@@ -333,15 +333,18 @@ def _take_turns(
 
 
 class StreamPass:
-    """The roofline, timed: one in-place pass (``x.mul_(1.0)``, a read and a write of each
-    number) over a buffer sized so that it moves exactly the bytes a step must move. It stands
-    in the round-robin with the optimizers, so that it meets the same load they do."""
+    """The roofline, timed: ``x.addcmul_(y, z)`` (three buffers read, one written, in place,
+    as an optimizer's step does) over buffers sized so that the pass moves exactly the bytes a
+    step must move. It stands in the round-robin with the optimizers, so that it meets the same
+    load they do."""
 
     def __init__(self, bytes_moved: int, device: torch.device) -> None:
-        self.buffer = torch.ones(max(1, bytes_moved // 8), device=device)
+        n = max(1, bytes_moved // 16)  # 16 bytes per number: three reads and a write
+        self.buffers = [torch.ones(n, device=device) for _ in range(3)]
 
     def step(self, closure: object = None) -> None:
-        self.buffer.mul_(1.0)
+        target, first, second = self.buffers
+        target.addcmul_(first, second)
 
 
 def _roofline_params(name: str, params: Sequence[Tensor]) -> int:
@@ -546,7 +549,7 @@ def format_table(rows: Sequence[BenchRow]) -> str:
         lines.append(line([values[header] for header, _ in columns]))
     lines.append("")
     lines.append(
-        "  median ms per step; '-': no such path. roofline: an in-place pass over as many bytes "
+        "  median ms per step; '-': no such path. roofline: an in-place pass moving as many bytes "
         "as a step must move, timed in the same rounds; %roof: roofline / fastest step (ours: "
         "ours, flat, compiled, triton; torch: for-loop, foreach, fused). state B/p: optimizer "
         "state, bytes per parameter"
@@ -649,9 +652,10 @@ def environment(device: torch.device, bandwidth: roofline.Bandwidth) -> dict[str
         "bfloat16 in hardware": {True: "yes", False: "no", None: "unknown"}[cpu_has_bfloat16()],
         "device": str(device),
         "bandwidth": (
-            f"copy {bandwidth.copy / 1e9:.1f} GB/s, in-place {bandwidth.in_place / 1e9:.1f} GB/s "
-            f"(at the start, {bandwidth.buffer_bytes >> 20} MiB; the roofline column is timed "
-            "in each row's own rounds)"
+            f"copy {bandwidth.copy / 1e9:.1f} GB/s, in-place {bandwidth.in_place / 1e9:.1f} GB/s, "
+            f"several streams {bandwidth.streams / 1e9:.1f} GB/s (at the start, "
+            f"{bandwidth.buffer_bytes >> 20} MiB; the roofline column is timed in each row's own "
+            "rounds)"
         ),
     }
     if device.type == "cuda":
