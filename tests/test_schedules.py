@@ -227,3 +227,60 @@ def test_make_scheduler_step_refuses_a_step_size_that_is_not_a_positive_integer(
         ValueError, match=rf"step_size must be a positive integer .*, got {step_size}"
     ):
         make_scheduler("step", stand_in_optimizer(), total_steps=10, step_size=step_size)
+
+
+@pytest.mark.parametrize("name", SCHEDULE_NAMES)
+def test_make_scheduler_builds_the_books_classes_not_torchs(name):
+    scheduler = make_scheduler(name, stand_in_optimizer(), total_steps=30)
+    assert type(scheduler).__module__.startswith("optim_lessons.schedulers")
+
+
+@pytest.mark.parametrize(
+    ("name", "torch_equivalent"),
+    [
+        ("step", lambda opt: lr_scheduler.StepLR(opt, step_size=10, gamma=0.1)),
+        ("cosine", lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=30)),
+        ("warm_restarts", lambda opt: lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=10)),
+        ("one_cycle", lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=30)),
+    ],
+)
+def test_make_scheduler_draws_the_same_rates_as_torchs_class(name, torch_equivalent):
+    ours = record_lrs(lambda opt: make_scheduler(name, opt, total_steps=30), 30, lr=0.1)
+    assert ours == record_lrs(torch_equivalent, 30, lr=0.1)
+
+
+def test_make_scheduler_one_cycle_three_phase_returns_to_the_start_before_annealing():
+    values = record_lrs(
+        lambda opt: make_scheduler(
+            "one_cycle", opt, total_steps=100, three_phase=True, anneal_strategy="linear"
+        ),
+        100,
+        lr=0.1,
+    )
+    assert values[0] == pytest.approx(0.1 / 25)
+    assert values[58] == pytest.approx(0.1 / 25)  # the triangle ends at 2 * 0.3 * 100 - 2
+    assert values[-1] < values[0] / 1000
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "1-sqrt"])
+def test_make_scheduler_wsd_warms_up_holds_and_decays_over_the_last_fifth(shape):
+    values = record_lrs(
+        lambda opt: make_scheduler(
+            "wsd", opt, total_steps=50, warmup_steps=5, decay_shape=shape, eta_min=0.01
+        ),
+        51,
+        lr=0.1,
+    )
+    assert values[0] == 0.0 and values[5] == pytest.approx(0.1)
+    assert values[5:40] == [values[5]] * 35  # stable until the last 10 steps
+    assert values[39] > values[45] > values[50] == pytest.approx(0.01)
+
+
+def test_make_scheduler_warm_restarts_restarts_after_step_size_steps_then_t_mult_longer():
+    values = record_lrs(
+        lambda opt: make_scheduler("warm_restarts", opt, total_steps=40, step_size=5, T_mult=2),
+        40,
+        lr=0.1,
+    )
+    restarts = [t for t in range(1, 40) if values[t] > values[t - 1]]
+    assert restarts == [5, 15, 35]

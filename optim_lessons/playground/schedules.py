@@ -1,6 +1,7 @@
 """Learning-rate schedules: record them without training, draw them, play with them.
 
-A scheduler from :mod:`torch.optim.lr_scheduler` is a small state machine. Each call to
+A scheduler (:mod:`optim_lessons.schedulers`, or torch's :mod:`torch.optim.lr_scheduler`, which
+it rebuilds) is a small state machine. Each call to
 ``scheduler.step()`` advances a counter (``last_epoch``) and writes a new value into every
 ``optimizer.param_groups[i]["lr"]``. Nothing else: it never touches a parameter or a gradient.
 So the whole schedule can be read off without a model: build an optimizer over one parameter
@@ -9,8 +10,10 @@ That is :func:`record_lrs`.
 
 The rest of the module draws what it records (:func:`plot_schedules`,
 :func:`animate_schedules`), builds the book's standard schedules by name
-(:func:`make_scheduler`, used by the live explorer :func:`schedule_explorer`) and checks the
-chapter's exercises (:func:`check_schedule`).
+from the book's own classes (:func:`make_scheduler`, used by the live explorer
+:func:`schedule_explorer`) and checks the chapter's exercises (:func:`check_schedule`).
+:func:`record_lrs` takes any scheduler, so torch's classes still serve as the reference the
+book's are checked against.
 """
 
 from __future__ import annotations
@@ -21,10 +24,20 @@ from typing import Any
 
 import torch
 from torch.optim import Optimizer
-from torch.optim import lr_scheduler as torch_schedulers
+
+from optim_lessons import schedulers
 
 #: What :func:`make_scheduler` builds, with the order the explorer lists them in.
-SCHEDULE_NAMES = ("constant", "warmup_cosine", "step", "cosine", "one_cycle", "plateau")
+SCHEDULE_NAMES = (
+    "constant",
+    "warmup_cosine",
+    "step",
+    "cosine",
+    "warm_restarts",
+    "one_cycle",
+    "wsd",
+    "plateau",
+)
 
 SchedulerFactory = Callable[[Optimizer], Any]
 
@@ -203,66 +216,97 @@ def make_scheduler(
     step_size: int | None = None,
     gamma: float = 0.1,
     eta_min: float = 0.0,
+    T_mult: int = 1,
     max_lr: float | None = None,
     pct_start: float = 0.3,
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
+    three_phase: bool = False,
+    anneal_strategy: str = "cos",
+    decay_steps: int | None = None,
+    decay_shape: str = "linear",
     factor: float = 0.5,
     patience: int = 0,
 ) -> Any:
-    """One of :data:`SCHEDULE_NAMES`, built from torch's own classes, counted in optimizer steps.
+    """One of :data:`SCHEDULE_NAMES`, built from :mod:`optim_lessons.schedulers`, counted in
+    optimizer steps.
 
-    - ``constant``: :class:`~torch.optim.lr_scheduler.ConstantLR` with ``factor=1`` (no change).
-    - ``warmup_cosine``: :class:`~torch.optim.lr_scheduler.LinearLR` from 1/``div_factor`` of the
-      rate up to it over ``warmup_steps``, then :class:`~torch.optim.lr_scheduler.CosineAnnealingLR`
-      down to ``eta_min`` over the rest, joined by :class:`~torch.optim.lr_scheduler.SequentialLR`.
-    - ``step``: :class:`~torch.optim.lr_scheduler.StepLR`, times ``gamma`` every ``step_size``.
-    - ``cosine``: :class:`~torch.optim.lr_scheduler.CosineAnnealingLR` over ``total_steps``.
-    - ``one_cycle``: :class:`~torch.optim.lr_scheduler.OneCycleLR` peaking at ``max_lr``
-      (default: the optimizer's current rate).
-    - ``plateau``: :class:`~torch.optim.lr_scheduler.ReduceLROnPlateau` (``factor``,
+    - ``constant``: :class:`~optim_lessons.schedulers.ConstantLR` with ``factor=1`` (no change).
+    - ``warmup_cosine``: :class:`~optim_lessons.schedulers.LinearLR` from 1/``div_factor`` of the
+      rate up to it over ``warmup_steps``, then
+      :class:`~optim_lessons.schedulers.CosineAnnealingLR` down to ``eta_min`` over the rest,
+      joined by :class:`~optim_lessons.schedulers.SequentialLR`.
+    - ``step``: :class:`~optim_lessons.schedulers.StepLR`, times ``gamma`` every ``step_size``.
+    - ``cosine``: :class:`~optim_lessons.schedulers.CosineAnnealingLR` over ``total_steps``.
+    - ``warm_restarts``: :class:`~optim_lessons.schedulers.CosineAnnealingWarmRestarts` (SGDR),
+      a first cycle of ``step_size`` steps, each next one ``T_mult`` times longer.
+    - ``one_cycle``: :class:`~optim_lessons.schedulers.OneCycleLR` peaking at ``max_lr``
+      (default: the optimizer's current rate), with ``three_phase`` and ``anneal_strategy``.
+    - ``wsd``: :class:`~optim_lessons.schedulers.WarmupStableDecayLR`: ``warmup_steps`` up,
+      constant, then down to ``eta_min`` (as a share of the rate) over the last
+      ``decay_steps`` (default a fifth of the run) along ``decay_shape``.
+    - ``plateau``: :class:`~optim_lessons.schedulers.ReduceLROnPlateau` (``factor``,
       ``patience``); its ``step`` takes the metric it watches.
+
+    ``step_size`` (for ``step`` and ``warm_restarts``) defaults to a third of the run.
     """
     if total_steps < 1:
         raise ValueError(f"total_steps must be at least 1, got {total_steps}")
+    if step_size is not None and (
+        isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1
+    ):
+        # StepLR itself takes 0 and divides by it at its first step
+        raise ValueError(
+            f"step_size must be a positive integer (steps between two cuts of the rate), "
+            f"got {step_size!r}"
+        )
+    size = step_size if step_size is not None else max(total_steps // 3, 1)
+    rate = float(optimizer.param_groups[0]["lr"])
     if name == "constant":
-        return torch_schedulers.ConstantLR(optimizer, factor=1.0, total_iters=0)
+        return schedulers.ConstantLR(optimizer, factor=1.0, total_iters=0)
     if name == "warmup_cosine":
         warmup_steps = min(max(warmup_steps, 1), total_steps - 1) if total_steps > 1 else 0
         if warmup_steps == 0:
-            return torch_schedulers.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=eta_min)
-        warmup = torch_schedulers.LinearLR(
+            return schedulers.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=eta_min)
+        warmup = schedulers.LinearLR(
             optimizer, start_factor=1.0 / div_factor, end_factor=1.0, total_iters=warmup_steps
         )
-        decay = torch_schedulers.CosineAnnealingLR(
+        decay = schedulers.CosineAnnealingLR(
             optimizer, T_max=total_steps - warmup_steps, eta_min=eta_min
         )
-        return torch_schedulers.SequentialLR(optimizer, [warmup, decay], milestones=[warmup_steps])
+        return schedulers.SequentialLR(optimizer, [warmup, decay], milestones=[warmup_steps])
     if name == "step":
-        if step_size is not None and (
-            isinstance(step_size, bool) or not isinstance(step_size, int) or step_size < 1
-        ):
-            # StepLR itself takes 0 and divides by it at its first step
-            raise ValueError(
-                f"step_size must be a positive integer (steps between two cuts of the rate), "
-                f"got {step_size!r}"
-            )
-        size = step_size if step_size is not None else max(total_steps // 3, 1)
-        return torch_schedulers.StepLR(optimizer, step_size=size, gamma=gamma)
+        return schedulers.StepLR(optimizer, step_size=size, gamma=gamma)
     if name == "cosine":
-        return torch_schedulers.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=eta_min)
+        return schedulers.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=eta_min)
+    if name == "warm_restarts":
+        return schedulers.CosineAnnealingWarmRestarts(
+            optimizer, T_0=size, T_mult=int(T_mult), eta_min=eta_min
+        )
     if name == "one_cycle":
-        peak = max_lr if max_lr is not None else float(optimizer.param_groups[0]["lr"])
-        return torch_schedulers.OneCycleLR(
+        return schedulers.OneCycleLR(
             optimizer,
-            max_lr=peak,
+            max_lr=max_lr if max_lr is not None else rate,
             total_steps=total_steps,
             pct_start=float(pct_start),
             div_factor=div_factor,
             final_div_factor=final_div_factor,
+            three_phase=bool(three_phase),
+            anneal_strategy=anneal_strategy,
+        )
+    if name == "wsd":
+        decay = max(total_steps // 5, 1) if decay_steps is None else int(decay_steps)
+        warmup = min(max(int(warmup_steps), 0), total_steps - decay)
+        return schedulers.WarmupStableDecayLR(
+            optimizer,
+            warmup_steps=warmup,
+            stable_steps=max(total_steps - warmup - decay, 0),
+            decay_steps=decay,
+            min_lr_ratio=min(eta_min / rate, 1.0) if rate > 0 else 0.0,
+            decay_shape=decay_shape,
         )
     if name == "plateau":
-        return torch_schedulers.ReduceLROnPlateau(optimizer, factor=factor, patience=patience)
+        return schedulers.ReduceLROnPlateau(optimizer, factor=factor, patience=patience)
     raise ValueError(f"Unknown schedule {name!r}; choose one of {SCHEDULE_NAMES}")
 
 
@@ -284,7 +328,8 @@ def schedule_explorer(*, epochs: int = 5, steps_per_epoch: int = 100, lr: float 
     """An ipywidgets panel: pick a schedule, move its sliders, watch the curve (needs a kernel).
 
     The curve is :func:`record_lrs` of :func:`make_scheduler`; the plateau schedule watches
-    :func:`plateau_metric`. On a page without a kernel the sliders do nothing: the chapter
+    :func:`plateau_metric`. Each schedule reads only the controls it needs (see
+    :func:`make_scheduler`). On a page without a kernel the sliders do nothing: the chapter
     shows a pre-rendered animation there instead.
     """
     import ipywidgets as widgets
@@ -324,6 +369,9 @@ def schedule_explorer(*, epochs: int = 5, steps_per_epoch: int = 100, lr: float 
             style=style,
             layout=layout,
         ),
+        "T_mult": widgets.IntSlider(
+            value=1, min=1, max=3, description="T_mult", style=style, layout=layout
+        ),
         "pct_start": widgets.FloatSlider(
             value=0.3,
             min=0.05,
@@ -342,6 +390,25 @@ def schedule_explorer(*, epochs: int = 5, steps_per_epoch: int = 100, lr: float 
             description="div_factor",
             style=style,
             layout=layout,
+        ),
+        "three_phase": widgets.Checkbox(value=False, description="three_phase", style=style),
+        "anneal_strategy": widgets.Dropdown(
+            options=("cos", "linear"), value="cos", description="anneal_strategy", style=style
+        ),
+        "decay_steps": widgets.IntSlider(
+            value=max(total // 5, 1),
+            min=1,
+            max=total,
+            step=max(total // 50, 1),
+            description="decay_steps",
+            style=style,
+            layout=layout,
+        ),
+        "decay_shape": widgets.Dropdown(
+            options=schedulers.wsd.DECAY_SHAPES,
+            value="linear",
+            description="decay_shape",
+            style=style,
         ),
         "eta_min": widgets.FloatSlider(
             value=0.0,
