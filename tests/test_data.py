@@ -29,6 +29,8 @@ from optim_lessons.data import (
     prepare,
     torchvision_dataset,
 )
+from optim_lessons.data import files as data_files
+from optim_lessons.data.__main__ import main as data_main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +70,7 @@ def offline_without_debian(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> l
         attempts.append(name)
         raise URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(data, "_torchvision_download", no_network)
+    monkeypatch.setattr(data_files, "_torchvision_download", no_network)
     return attempts
 
 
@@ -226,7 +228,7 @@ def test_download_that_delivers_a_truncated_file_leaves_nothing_behind(
         ) as f:
             f.truncate(4096)
 
-    monkeypatch.setattr(data, "_torchvision_download", broken_download)
+    monkeypatch.setattr(data_files, "_torchvision_download", broken_download)
     root = tmp_path / "cache"
     with pytest.raises(DataUnavailableError, match="train-images-idx3-ubyte: 4096 bytes"):
         prepare("fashion_mnist", root=root)
@@ -242,7 +244,7 @@ def test_download_fills_the_cache_when_debian_files_are_missing(
     offline_without_debian: list[str],
 ) -> None:
     monkeypatch.setattr(
-        data,
+        data_files,
         "_torchvision_download",
         lambda name, destination_root: copy_good_files(good_root, destination_root),
     )
@@ -255,14 +257,14 @@ def test_command_line_prepares_the_cache_and_says_where(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, good_root: Path
 ) -> None:
     copy_good_files(good_root, tmp_path)
-    assert data.main(["--root", str(tmp_path)]) == 0
+    assert data_main(["--root", str(tmp_path)]) == 0
     assert str(tmp_path / "FashionMNIST" / "raw") in capsys.readouterr().out
 
 
 def test_command_line_exits_nonzero_with_the_clear_error(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, offline_without_debian: list[str]
 ) -> None:
-    assert data.main(["--root", str(tmp_path / "cache")]) == 1
+    assert data_main(["--root", str(tmp_path / "cache")]) == 1
     error = capsys.readouterr().err
     assert "apt-get install dataset-fashion-mnist" in error and data.DATA_ENV_VAR in error
     assert leftovers(tmp_path) == []
@@ -462,13 +464,13 @@ def test_a_run_killed_while_unpacking_leaves_a_file_that_the_next_run_removes(
     killed = run_python(
         f"""
         import os, shutil, signal
-        from optim_lessons import data
+        from optim_lessons.data import files
         def copy_half_then_die(source, out, length=0):
             out.write(source.read(30_000))
             out.flush()
             os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of the unpack
-        data.shutil.copyfileobj = copy_half_then_die
-        data.prepare("fashion_mnist", root={str(tmp_path)!r})
+        files.shutil.copyfileobj = copy_half_then_die
+        files.prepare("fashion_mnist", root={str(tmp_path)!r})
         """
     )
     assert killed.returncode == -signal.SIGKILL
@@ -529,16 +531,16 @@ def test_prepare_in_a_read_only_folder_holding_a_bad_file_names_the_ways_out(
         f"""
         import os
         from urllib.error import URLError
-        from optim_lessons import data
+        from optim_lessons.data import files
         def offline(name, destination_root):
             raise URLError("[Errno -3] Temporary failure in name resolution")
-        data._torchvision_download = offline
+        files._torchvision_download = offline
         if os.getuid() == 0:
             os.setgid(65534)
             os.setuid(65534)
         try:
-            data.prepare("fashion_mnist", root={str(outer)!r})
-        except data.DataUnavailableError as error:
+            files.prepare("fashion_mnist", root={str(outer)!r})
+        except files.DataUnavailableError as error:
             print("DataUnavailableError:", error)
         """
     )

@@ -15,7 +15,8 @@ from optim_lessons.benchmarks.race import (
     plot_race,
     race,
 )
-from optim_lessons.benchmarks.recipe import AugmentedLoader, Recipe, train_recipe
+from optim_lessons.benchmarks.recipe import Recipe, train_recipe
+from optim_lessons.data import AugmentedLoader, standardize_pixels
 from optim_lessons.exercises.ch09_the_race import check_state_bytes, check_steps
 from optim_lessons.models import Net
 from optim_lessons.training import evaluate, set_seed
@@ -232,9 +233,7 @@ def test_averaging_the_last_epochs_differs_from_the_last_weights_but_learns(tiny
 
 
 def test_per_pixel_standardization_uses_training_statistics_only(tiny_splits):
-    from optim_lessons.benchmarks.recipe import _standardize_pixels
-
-    train_loader, judge = _standardize_pixels(tiny_splits.train, tiny_splits.validation, seed=0)
+    train_loader, judge = standardize_pixels(tiny_splits.train, tiny_splits.validation, seed=0)
     flat = train_loader.images.reshape(train_loader.dataset_size, -1)
     varying = tiny_splits.train.images.reshape(512, -1).std(dim=0) > 1e-2
     assert flat.mean(dim=0).abs().max() < 1e-4
