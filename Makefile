@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The book's npm packages (package.json: KaTeX, which typesets the formulas at build time).
+NODE_STAMP := node_modules/.installed
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Two workers, one notebook each at a time (--dist loadfile keeps a notebook's cells together).
 XDIST ?= -n 2 --dist loadfile
@@ -27,17 +29,23 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# npm ci reinstalls node_modules exactly as package-lock.json says, only when it changes.
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "The book needs Node.js and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP)
 
 data: $(STAMP)
 	$(BIN)/python -m optim_lessons.data
 
-book: data
+book: data $(NODE_STAMP)
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	@echo "The book is in _build/html: open $(CURDIR)/_build/html/index.html"
 
-test: data
+test: data $(NODE_STAMP)
 	$(BIN)/python -m pytest --nbval $(XDIST)
 
 # The library's unit tests only: no notebooks, no browser.

@@ -1,8 +1,8 @@
 """The published book, opened page by page in a headless Chromium.
 
 The site is built first if `_build/html` is missing or older than its sources, then served on a
-localhost port. Every page named in `_toc.yml` is opened once; the checks below read what the
-browser saw there:
+localhost port. Every page named in `_toc.yml` is opened once at 1280 px, then narrowed to a
+phone's 390 px; the checks below read what the browser saw there:
 
 - the page has the book's title and a heading, and every image on it has loaded;
 - no request for a file of the site failed or answered an error status, and no script threw;
@@ -11,11 +11,21 @@ browser saw there:
 - every animation a notebook stores is on its page and plays there: the book's own player
   (`playground.plots.animate_trajectories`, a picture with SVG paths drawn by a script)
   answers its slider and its play button; a matplotlib `to_jshtml` animation shows a frame;
-- pages with maths load MathJax, pages with widgets load the widget manager.
+- every formula is typeset (KaTeX, at build time) with the fonts the site serves itself, and
+  no TeX delimiter is left in the text;
+- nothing is drawn over the links, buttons and headings: no page header covers the sidebar or
+  the text, at the top of the page or after a jump to a section;
+- there is one search box, and search finds chapters by an optimizer's name and by a concept;
+- nothing in the main column sticks out of it, at 1280 px or 390 px; at 1280 px, code, outputs
+  and formulas fit the column without sideways scrolling (the pages that still need it are
+  marked, cell by cell);
+- on a phone, the navigation opens from the bar above the text.
 
-Scripts from CDNs (MathJax, require.js, the widget html-manager) cannot load offline. Requests
-to any host other than localhost are aborted, listed in a warning, and the checks settle for
-the page referencing them where they are needed.
+It also saves screenshots of one chapter, light, dark and on a phone, in `_build/screenshots/`.
+
+Everything the pages need is on the site except the scripts of the widget pages (require.js,
+the widget html-manager), which come from CDNs. Requests to any host other than localhost are
+aborted, listed in a warning, and those pages are checked to ask for the scripts.
 
 Chromium is Debian's (`apt-get install chromium`, at /usr/bin/chromium, or set CHROMIUM_PATH);
 Playwright drives it and never downloads a browser of its own.
@@ -64,12 +74,24 @@ COLAB_PREFIX = "https://colab.research.google.com/github/optim-lessons/optim-les
 BUILD_TIMEOUT_S = 1200  # the build takes seconds to a few minutes; a slow shared CPU is no failure
 PAGE_TIMEOUT_MS = 60_000
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-# Jupyter Book 1 and sphinx-thebe 0.3.1 both put `const THEBE_JS_URL = ...` in every page; the
-# second declaration throws, harmlessly (the thebe launch button is off).
-HARMLESS_SCRIPT_ERRORS = ("Identifier 'THEBE_JS_URL' has already been declared",)
+WIDE, PHONE = 1280, 390  # px: a laptop's window, a phone's screen
+VIEWPORT_HEIGHT = 800
+# The chapter whose screenshots are saved: maths, figures, widgets and the book's player.
+SCREENSHOT_PAGE = "notebooks/04_momentum"
+# Search: what a reader types, and the chapter it must find.
+SEARCHES = {
+    "Adafactor": "notebooks/08_memory_and_structure",
+    "bias correction": "notebooks/06_adam_family",
+}
 
 # What the build reads: a change to any of these makes the built site stale.
-SOURCE_GLOBS = ("_config.yml", "_toc.yml", "book/**/*", "notebooks/*.ipynb")
+SOURCE_GLOBS = (
+    "_config.yml",
+    "_toc.yml",
+    "book/**/*",
+    "notebooks/*.ipynb",
+    "package-lock.json",
+)
 
 
 # ------------------------------------------------------------------------------------- the toc
@@ -254,15 +276,21 @@ class PageReport:
     nav_captions: list[str] = field(default_factory=list)
     colab_links: list[str] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)
-    math_elements: int = 0
+    search_boxes: int = 0
     widget_views: int = 0
     players: list[dict] = field(default_factory=list)
     jshtml_animations: list[dict] = field(default_factory=list)
+    maths: dict = field(default_factory=dict)
+    covered: list[dict] = field(default_factory=list)
+    too_wide: dict[int, list[dict]] = field(default_factory=dict)
+    phone_navigation: dict = field(default_factory=dict)
 
 
 READ_PAGE = """() => {
   const article = document.querySelector("article.bd-article") || document.body;
   const heading = article.querySelector("h1");
+  const shown = el => el.getClientRects().length > 0
+    && getComputedStyle(el).visibility !== "hidden";
   return {
     title: document.title,
     heading: heading ? heading.textContent.replace(/#\\s*$/, "").trim() : "",
@@ -276,7 +304,8 @@ READ_PAGE = """() => {
     colab_links: Array.from(document.querySelectorAll("a[href*='colab.research.google.com']"))
       .map(a => a.getAttribute("href")),
     scripts: Array.from(document.scripts).map(s => s.getAttribute("src")).filter(Boolean),
-    math_elements: article.querySelectorAll(".math").length,
+    search_boxes: Array.from(document.querySelectorAll(
+      ".search-button-field, .search-button, input[type=search]")).filter(shown).length,
     widget_views: document.querySelectorAll(
       "script[type='application/vnd.jupyter.widget-view+json']").length,
     jshtml_animations: Array.from(document.querySelectorAll("div.animation")).map(div => {
@@ -284,6 +313,122 @@ READ_PAGE = """() => {
       return { has_img: Boolean(img), naturalWidth: img ? img.naturalWidth : 0 };
     }),
   };
+}"""
+
+# Maths: every formula Sphinx wrote (span.math inline, div.math displayed) holds KaTeX's output,
+# KaTeX reported no error, the stylesheet and the KaTeX fonts are in use, and no TeX delimiter
+# is left in any text a reader can see (code, and KaTeX's own hidden copy of the source, aside).
+READ_MATHS = """async () => {
+  await document.fonts.ready;
+  const describe = el => (el.textContent || "").replace(/\\s+/g, " ").trim().slice(0, 80);
+  const formulas = Array.from(document.querySelectorAll(".math"));
+  const delimiter = /\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\$\\$/;
+  const skip = "script, style, pre, code, textarea, kbd, .katex, .highlight, dialog";
+  const leftover = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest(skip) || !delimiter.test(node.data)) continue;
+    leftover.push(node.data.replace(/\\s+/g, " ").trim().slice(0, 80));
+  }
+  const katex = document.querySelector(".katex");
+  return {
+    formulas: formulas.length,
+    typeset: formulas.filter(el => el.querySelector(".katex")).length,
+    untypeset: formulas.filter(el => !el.querySelector(".katex")).map(describe),
+    errors: Array.from(document.querySelectorAll(".katex-error"))
+      .map(el => (el.getAttribute("title") || "") + ": " + describe(el)),
+    tex_in_text: leftover,
+    katex_font_family: katex ? getComputedStyle(katex).fontFamily : "",
+    katex_fonts_loaded: Array.from(document.fonts)
+      .filter(f => f.family.replace(/["']/g, "").startsWith("KaTeX_") && f.status === "loaded")
+      .map(f => f.family.replace(/["']/g, "")),
+  };
+}"""
+
+# A header drawn over what a reader must see and use: for each link, button, caption, heading
+# and paragraph inside the window, the browser is asked what it draws at that element's middle.
+# Something that is neither the element nor inside it, and that belongs to a page header or to a
+# box pinned to the window (position fixed or sticky), covers it. An element scrolled out of a
+# box of its own (a sidebar's list) is clipped there, not covered, and is left alone.
+FIND_COVERED = """(selector) => {
+  const label = el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+    + Array.from(el.classList).slice(0, 2).map(c => "." + c).join("");
+  const pinned = el => {
+    for (let a = el; a && a !== document.documentElement; a = a.parentElement) {
+      if (a.tagName === "HEADER" || ["fixed", "sticky"].includes(getComputedStyle(a).position))
+        return a;
+    }
+    return null;
+  };
+  const covered = [];
+  for (const el of document.querySelectorAll(selector)) {
+    const r = el.getClientRects()[0];
+    if (!r || r.width < 2 || r.height < 2) continue;
+    const x = r.left + r.width / 2, y = r.top + r.height / 2;
+    if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) continue;
+    const hit = document.elementFromPoint(x, y);
+    if (!hit || el.contains(hit) || hit.contains(el)) continue;
+    const cover = pinned(hit);
+    if (!cover || cover.contains(el)) continue;
+    covered.push({ element: label(el), text: (el.textContent || "").trim().slice(0, 60),
+      y: Math.round(y), covered_by: label(cover) });
+  }
+  return covered;
+}"""
+COVERABLE = (
+    "#pst-primary-sidebar a, #pst-primary-sidebar button, #pst-primary-sidebar .caption-text, "
+    "#pst-secondary-sidebar a, .bd-header-article a, .bd-header-article button, "
+    "article.bd-article h1, article.bd-article h2, article.bd-article h3, article.bd-article p"
+)
+
+# Too wide for the main column: (1) anything that sticks out of the column (the page then
+# scrolls sideways or cuts it off), unless a box of its own inside the column scrolls it;
+# (2) with `inside` set, anything that scrolls or clips sideways inside its own box: code,
+# outputs, tables and formulas that do not fit. Only the outermost element of each is listed.
+FIND_TOO_WIDE = """(inside) => {
+  const article = document.querySelector("article.bd-article");
+  if (!article) return [];
+  const column = article.getBoundingClientRect();
+  const scrolls = el => ["auto", "scroll", "hidden", "clip"]
+    .includes(getComputedStyle(el).overflowX);
+  const cells = Array.from(article.querySelectorAll("div.cell"));
+  const describe = (el, kind, width, room) => {
+    const cell = el.closest("div.cell");
+    const lines = (el.innerText || el.textContent || "").split("\\n");
+    return {
+      kind, width: Math.round(width), room: Math.round(room),
+      element: el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+        + Array.from(el.classList).slice(0, 2).map(c => "." + c).join(""),
+      cell: cell ? cells.indexOf(cell) : null,
+      part: el.closest(".cell_input") ? "input" : el.closest(".cell_output") ? "output" : "",
+      longest: lines.reduce((a, b) => (b.length > a.length ? b : a), "").slice(0, 160),
+    };
+  };
+  const outside = r => r.right > column.right + 1 || r.left < column.left - 1;
+  const found = [];
+  for (const el of article.querySelectorAll("*")) {
+    // Inside a formula or a block of code, only the box itself counts (and KaTeX's copy for
+    // screen readers is clipped to 1 px on purpose).
+    const parent = el.parentElement;
+    if (parent && parent.closest(".katex, pre")) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (outside(r)) {
+      let held = false;
+      for (let a = el.parentElement; a && a !== article; a = a.parentElement)
+        if (scrolls(a)) { held = true; break; }
+      if (!held && (parent === article || !outside(parent.getBoundingClientRect())))
+        found.push(describe(el, "sticks out of the column", r.width, column.width));
+    }
+    if (inside && scrolls(el) && el.clientWidth > 10 && el.scrollWidth > el.clientWidth + 2) {
+      let nested = false;
+      for (let a = el.parentElement; a && a !== article; a = a.parentElement)
+        if (scrolls(a) && a.scrollWidth > a.clientWidth + 2) { nested = true; break; }
+      if (!nested) found.push(describe(el, "scrolls sideways", el.scrollWidth, el.clientWidth));
+    }
+  }
+  return found;
 }"""
 
 # The book's player: rewind with the slider, then press play and see the step count move on.
@@ -309,13 +454,15 @@ IMAGES_SETTLED = """() => Array.from(document.images).every(img => img.complete)
   && Array.from(document.querySelectorAll("div.animation img[id^='_anim_img']"))
        .every(img => img.naturalWidth > 0)"""
 
+# On a phone the sidebar folds away; the button in the bar above the text brings it back.
+SIDEBAR_LINKS_SHOWN = """() => Array.from(document.querySelectorAll(
+  "#pst-primary-sidebar-modal nav.bd-docs-nav a, #pst-primary-sidebar nav.bd-docs-nav a"))
+  .filter(a => { const r = a.getBoundingClientRect();
+    return r.width > 0 && r.right > 0 && r.left < innerWidth && r.top < innerHeight; }).length"""
 
-def visit(browser: object, base_url: str, page_name: str) -> PageReport:
-    """Open one page with every non-local request aborted, and read what it shows."""
-    url = urljoin(base_url, f"{page_name}.html")
-    report = PageReport(page=page_name, url=url)
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
+
+def route_offline(page: object, report: PageReport) -> None:
+    """Serve the site's own files; abort (and list) requests to any other host."""
 
     def route(route_: object) -> None:
         request_url = route_.request.url
@@ -325,6 +472,76 @@ def visit(browser: object, base_url: str, page_name: str) -> PageReport:
             report.blocked.append(request_url)
             route_.abort()
 
+    page.route("**/*", route)
+
+
+def set_theme(page: object, mode: str) -> None:
+    """What the theme's light/dark switch does."""
+    page.evaluate(
+        "(mode) => { document.documentElement.dataset.mode = mode;"
+        " document.documentElement.dataset.theme = mode; }",
+        mode,
+    )
+
+
+def save_chapter_screenshots(page: object) -> None:
+    """Light and dark at 1280 px, scrolled to the chapter's first figure."""
+    figure = page.query_selector("article .cell_output img")
+    if figure is not None:
+        figure.scroll_into_view_if_needed()
+        page.evaluate("() => window.scrollBy(0, -120)")
+    for mode in ("light", "dark"):
+        set_theme(page, mode)
+        page.wait_for_timeout(100)
+        page.screenshot(path=str(SCREENSHOTS / f"chapter-{mode}.png"))
+    set_theme(page, "light")
+    page.evaluate("() => window.scrollTo(0, 0)")
+
+
+def jump_to_a_section(page: object, report: PageReport) -> None:
+    """Follow the middle link of the page's contents, then look for covered headings again."""
+    links = [
+        link
+        for link in page.query_selector_all("#pst-secondary-sidebar nav a[href^='#']")
+        if link.is_visible()
+    ]
+    if not links:
+        return
+    links[len(links) // 2].click(timeout=5_000)
+    page.wait_for_timeout(300)
+    report.covered += [
+        {**item, "after": "a jump to a section"}
+        for item in page.evaluate(FIND_COVERED, COVERABLE)
+    ]
+
+
+def check_phone(page: object, report: PageReport, screenshot: bool) -> None:
+    """The same page at 390 px: nothing too wide, the navigation one tap away."""
+    page.set_viewport_size({"width": PHONE, "height": VIEWPORT_HEIGHT})
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_timeout(150)
+    report.too_wide[PHONE] = page.evaluate(FIND_TOO_WIDE, False)
+    if screenshot:
+        page.screenshot(path=str(SCREENSHOTS / "chapter-phone.png"))
+    toggle = page.query_selector(".bd-header-article .primary-toggle")
+    seen = {"toggle": toggle is not None and toggle.is_visible(), "links": 0}
+    if seen["toggle"]:
+        toggle.click()
+        try:
+            page.wait_for_function(f"() => ({SIDEBAR_LINKS_SHOWN})() > 0", timeout=5_000)
+        except PlaywrightTimeout:
+            pass
+        seen["links"] = page.evaluate(SIDEBAR_LINKS_SHOWN)
+    report.phone_navigation = seen
+
+
+def visit(browser: object, base_url: str, page_name: str) -> PageReport:
+    """Open one page with every non-local request aborted, and read what it shows."""
+    url = urljoin(base_url, f"{page_name}.html")
+    report = PageReport(page=page_name, url=url)
+    context = browser.new_context(viewport={"width": WIDE, "height": VIEWPORT_HEIGHT})
+    page = context.new_page()
+
     def on_response(response: object) -> None:
         if urlsplit(response.url).hostname in LOCAL_HOSTS and response.status >= 400:
             report.local_failures.append(f"{response.status} {response.url}")
@@ -333,7 +550,7 @@ def visit(browser: object, base_url: str, page_name: str) -> PageReport:
         if urlsplit(request.url).hostname in LOCAL_HOSTS:
             report.local_failures.append(f"failed ({request.failure}) {request.url}")
 
-    page.route("**/*", route)
+    route_offline(page, report)
     page.on("response", on_response)
     page.on("requestfailed", on_request_failed)
     page.on("pageerror", lambda error: report.script_errors.append(str(error)))
@@ -344,6 +561,12 @@ def visit(browser: object, base_url: str, page_name: str) -> PageReport:
         pass  # the image checks below say which image never loaded
     for key, value in page.evaluate(READ_PAGE).items():
         setattr(report, key, value)
+    report.maths = page.evaluate(READ_MATHS)
+    report.covered = page.evaluate(FIND_COVERED, COVERABLE)
+    report.too_wide[WIDE] = page.evaluate(FIND_TOO_WIDE, True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if page_name == PAGES[0]:
+        page.screenshot(path=str(SCREENSHOTS / "landing.png"))
     for player in page.query_selector_all(PLAYER_SELECTOR):
         seen = player.evaluate(REWIND_PLAYER)
         player.scroll_into_view_if_needed()
@@ -354,12 +577,11 @@ def visit(browser: object, base_url: str, page_name: str) -> PageReport:
         except PlaywrightTimeout:
             seen["plays"] = False
         report.players.append(seen)
-    if page_name == PAGES[0]:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "landing.png"))
-    elif page_name == (NOTEBOOK_PAGES or PAGES[1:2] or [None])[0]:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "chapter.png"))
+    page.evaluate("() => window.scrollTo(0, 0)")
+    jump_to_a_section(page, report)
+    if page_name == SCREENSHOT_PAGE:
+        save_chapter_screenshots(page)
+    check_phone(page, report, screenshot=page_name == SCREENSHOT_PAGE)
     context.close()
     return report
 
@@ -374,17 +596,81 @@ def reports(browser: object, base_url: str) -> Iterator[dict[str, PageReport]]:
     )
     if blocked_hosts:
         warnings.warn(
-            f"offline test: aborted requests to {', '.join(blocked_hosts)}. MathJax, "
-            "require.js, the widget manager and the icons of the animation controls come "
-            "from CDNs; the pages are checked to ask for them instead.",
+            f"offline test: aborted requests to {', '.join(blocked_hosts)}. require.js, the "
+            "widget manager and the icons of the animation controls come from CDNs; the pages "
+            "are checked to ask for them instead.",
             stacklevel=1,
         )
+
+
+def search(browser: object, base_url: str, query: str) -> dict:
+    """Type a query into the page's search box, as a reader does, and read the results."""
+    report = PageReport(page="search", url="")
+    context = browser.new_context(viewport={"width": WIDE, "height": VIEWPORT_HEIGHT})
+    page = context.new_page()
+    route_offline(page, report)
+    page.on("pageerror", lambda error: report.script_errors.append(str(error)))
+    page.goto(urljoin(base_url, f"{SCREENSHOT_PAGE}.html"), wait_until="load")
+    report.blocked.clear()  # the chapter's widget scripts; what matters is what search asks for
+    page.evaluate("() => document.querySelector('#pst-primary-sidebar').scrollTo(0, 0)")
+    page.click("#pst-primary-sidebar .search-button-field")
+    page.fill("#pst-search-dialog input[type=search]", query)
+    page.press("#pst-search-dialog input[type=search]", "Enter")
+    page.wait_for_url("**/search.html?**", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector("#search-results p.search-summary", timeout=PAGE_TIMEOUT_MS)
+    found = page.eval_on_selector_all("#search-results ul.search li a", "as => as.map(a => a.href)")
+    context.close()
+    return {
+        "results": [local_path(href.split("#")[0].split("?")[0], base_url) for href in found],
+        "blocked": report.blocked,
+        "script_errors": report.script_errors,
+    }
+
+
+@pytest.fixture(scope="module")
+def searches(browser: object, base_url: str) -> dict[str, dict]:
+    return {query: search(browser, base_url, query) for query in SEARCHES}
 
 
 def local_path(url: str, base_url: str) -> str:
     """A site URL as a toc-style page name: 'http://host/book/intro.html#x' -> 'book/intro'."""
     path = urlsplit(url).path
     return path[len(urlsplit(base_url).path) :].removesuffix(".html")
+
+
+def notebook_cell(page: str, line: str) -> tuple[int, str] | None:
+    """The index in the .ipynb, and the kind, of the first cell whose source or text output
+    holds `line`."""
+    path = ROOT / f"{page}.ipynb"
+    if not line.strip() or not path.exists():
+        return None
+    for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+        if line.strip() in "".join(cell["source"]):
+            return index, "code" if cell["cell_type"] == "code" else "text"
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(
+                output.get("data", {}).get("text/plain", "")
+            )
+            if line.strip() in text:
+                return index, "output"
+    return None
+
+
+def too_wide_lines(page: str, found: list[dict]) -> list[str]:
+    """One line per element that does not fit: which cell of the notebook (or which element),
+    how wide it is against the room it has, and its longest line."""
+    lines = []
+    for item in found:
+        where = item["element"]
+        if "katex" in where or where.startswith("div.math"):
+            where = "a displayed formula"
+        elif (cell := notebook_cell(page, item["longest"])) is not None:
+            where = f"cell {cell[0]} ({cell[1]})"
+        lines.append(
+            f"{page}: {where} {item['kind']} ({item['width']} px in {item['room']} px): "
+            f"{item['longest']!r}"
+        )
+    return lines
 
 
 # ------------------------------------------------------------------------------------ the tests
@@ -413,12 +699,7 @@ def test_no_file_of_the_site_is_missing(reports: dict[str, PageReport], page: st
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_script_on_the_page_throws(reports: dict[str, PageReport], page: str) -> None:
-    errors = [
-        error
-        for error in reports[page].script_errors
-        if not any(harmless in error for harmless in HARMLESS_SCRIPT_ERRORS)
-    ]
-    assert errors == []
+    assert reports[page].script_errors == []
 
 
 def test_landing_page_shows_the_cover(reports: dict[str, PageReport]) -> None:
@@ -491,13 +772,225 @@ def test_stored_widgets_are_on_the_page_with_the_widget_manager(
         )
 
 
-def test_every_page_with_maths_asks_for_mathjax(reports: dict[str, PageReport]) -> None:
-    without_mathjax = []
+# ----------------------------------------------------------------------------------- the maths
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_formula_is_typeset(reports: dict[str, PageReport], page: str) -> None:
+    maths = reports[page].maths
+    assert maths["untypeset"] == [], "formulas left as TeX"
+    assert maths["errors"] == [], "KaTeX could not typeset these"
+    assert maths["typeset"] == maths["formulas"]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_tex_delimiter_is_left_in_the_text(reports: dict[str, PageReport], page: str) -> None:
+    assert reports[page].maths["tex_in_text"] == []
+
+
+def test_maths_is_drawn_with_the_sites_own_fonts(reports: dict[str, PageReport]) -> None:
+    with_maths = [report for report in reports.values() if report.maths["formulas"]]
+    assert len(with_maths) >= len(NOTEBOOK_PAGES) // 2, "the book's chapters are full of maths"
+    for report in with_maths:
+        assert report.maths["katex_font_family"].startswith("KaTeX_Main"), report.page
+        assert "KaTeX_Main" in report.maths["katex_fonts_loaded"], report.page
     for report in reports.values():
-        if report.math_elements == 0:
-            continue
-        mathjax = [src for src in report.scripts if "mathjax" in src.lower()]
-        requested = mathjax and any(url.startswith(mathjax[0]) for url in report.blocked)
-        if not requested:
-            without_mathjax.append(report.page)
-    assert without_mathjax == []
+        asked_for = [url for url in report.blocked if re.search("katex|mathjax", url, re.I)]
+        assert asked_for == [], f"{report.page} asks the network for maths"
+        assert not [src for src in report.scripts if "mathjax" in src.lower()], report.page
+
+
+def test_the_site_serves_the_katex_that_typeset_it() -> None:
+    """The stylesheet and fonts (npm's katex) and the renderer (sphinxcontrib-katex's) are one
+    version: the build refuses otherwise (book/_ext/offline_maths.py)."""
+    from sphinxcontrib import katex as sphinx_katex
+
+    package = json.loads((ROOT / "package.json").read_text())
+    assert package["dependencies"]["katex"] == sphinx_katex.katex_version
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert lock["packages"]["node_modules/katex"]["version"] == sphinx_katex.katex_version
+
+
+def test_the_detectors_see_what_they_must(browser: object) -> None:
+    """The checks above on a made-up page: TeX left as text, a formula without KaTeX's output,
+    a KaTeX error, a fixed header over the sidebar, and a line too long for the column."""
+    context = browser.new_context(viewport={"width": WIDE, "height": VIEWPORT_HEIGHT})
+    page = context.new_page()
+    page.set_content(
+        """<body style="margin:0">
+        <header style="position:fixed;top:0;left:0;right:0;height:60px;background:#fff"></header>
+        <div id="pst-primary-sidebar"><a href="#">Chapter 1</a></div>
+        <article class="bd-article" style="width:300px; margin-top:100px">
+          <p>The update is \\(v_t = \\mu v_{t-1}\\) and <span class="math">x^2</span>.</p>
+          <p><span class="math"><span class="katex-error" title="ParseError">\\frac</span>
+            </span></p>
+          <pre style="overflow-x:auto">print("a line of code longer than the column")</pre>
+        </article></body>"""
+    )
+    maths = page.evaluate(READ_MATHS)
+    covered = page.evaluate(FIND_COVERED, COVERABLE)
+    too_wide = page.evaluate(FIND_TOO_WIDE, True)
+    context.close()
+    assert maths["tex_in_text"] and "\\(v_t" in maths["tex_in_text"][0]
+    assert maths["untypeset"] == ["x^2", "\\frac"]
+    assert maths["errors"] == ["ParseError: \\frac"]
+    assert covered == [
+        {"element": "a", "text": "Chapter 1", "y": covered[0]["y"], "covered_by": "header"}
+    ]
+    assert [item["kind"] for item in too_wide] == ["scrolls sideways"]
+
+
+# ------------------------------------------------------------------------ headers and search
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_header_covers_the_sidebar_or_the_text(
+    reports: dict[str, PageReport], page: str
+) -> None:
+    covered = [
+        f"{item['element']} {item['text']!r} at y = {item['y']} px"
+        f"{' after ' + item['after'] if 'after' in item else ''} is under {item['covered_by']}"
+        for item in reports[page].covered
+    ]
+    assert covered == [], "\n".join(covered)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_page_has_one_search_box(reports: dict[str, PageReport], page: str) -> None:
+    assert reports[page].search_boxes == 1
+
+
+def test_jupyter_books_extensions_less_sphinx_thebe() -> None:
+    """_config.yml lists Jupyter Book's extensions itself, to leave sphinx_thebe out (its inline
+    `const THEBE_JS_URL` came out twice per page and threw). When Jupyter Book changes its list,
+    this says what to add."""
+    from jupyter_book.config import get_default_sphinx_config
+
+    listed = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]["extensions"]
+    defaults = get_default_sphinx_config()["extensions"]
+    assert "sphinx_thebe" not in listed
+    assert listed == [name for name in defaults if name != "sphinx_thebe"] + [
+        "sphinxcontrib.bibtex",
+        "offline_maths",
+    ]
+
+
+@pytest.mark.parametrize("query", sorted(SEARCHES))
+def test_search_finds_the_chapter(searches: dict[str, dict], query: str) -> None:
+    seen = searches[query]
+    assert seen["script_errors"] == []
+    assert seen["blocked"] == [], "search needs nothing from the network"
+    assert SEARCHES[query] in seen["results"][:5], seen["results"]
+
+
+# ------------------------------------------------------------------------- widths and themes
+
+# Pages whose code, printed output or formulas are wider than the column at 1280 px, as found
+# on 2026-12-03: they scroll sideways in their boxes (about 81 characters of code fit). Cells
+# are counted from 0 in the .ipynb. The notebooks' owner rewraps them; a page that then fits
+# makes its strict xfail fail, and comes off this list. Every offending line, with its width:
+# `pytest tests/test_site.py --runxfail -k fit_the_column`.
+TOO_WIDE_AT_1280: dict[str, str] = {
+    "notebooks/01_what_is_an_optimizer": (
+        "code of cells 3, 9, 12, 16, 21, 23, 40, 42, 44, 46; printed output of cells 40, 42, "
+        "44; code blocks in text cells 47"
+    ),
+    "notebooks/02_training_loop": (
+        "code of cells 4, 5, 8, 10, 14, 16, 18, 20, 22, 24, 35, 37, 39, 41, 42, 45; printed "
+        "output of cells 8, 24, 29, 41; code blocks in text cells 2, 46"
+    ),
+    "notebooks/03_gradient_descent": (
+        "code of cells 2, 4, 6, 7, 11, 12, 13, 15, 17, 18, 20, 22, 24, 27, 28, 30, 31, 33, 35, "
+        "37, 39, 41, 43, 46; printed output of cells 9, 11, 12, 15, 17, 27, 46"
+    ),
+    "notebooks/04_momentum": (
+        "code of cells 2, 4, 8, 10, 12, 14, 17, 19, 20, 22, 24, 28, 29, 31, 35, 37, 39, 41, 43,"
+        " 45, 47, 51, 53, 54, 56, 58, 60, 62, 64; printed output of cells 4, 6, 8, 10, 12, 16, "
+        "17, 22, 24, 26, 28, 31, 33, 39, 41, 43, 45, 56"
+    ),
+    "notebooks/05_adaptive": (
+        "code of cells 2, 4, 8, 10, 12, 14, 16, 18, 19, 23, 25, 27, 29, 31, 33, 35, 39, 41, 43,"
+        " 45, 46, 47, 49, 50, 52, 54, 56, 58, 59, 61, 63, 65, 67; printed output of cells 4, 6,"
+        " 8, 10, 12, 14, 16, 19, 21, 25, 27, 31, 35, 37, 41, 45, 49, 54, 61, 63, 65, 67"
+    ),
+    "notebooks/06_adam_family": (
+        "code of cells 2, 4, 6, 11, 13, 17, 19, 22, 24, 28, 30, 37, 39, 43, 46, 48, 51, 53, 54,"
+        " 56, 57, 60, 64, 66, 68, 70, 72, 74; printed output of cells 6, 8, 17, 19, 22, 24, 28,"
+        " 30, 32, 35, 39, 45, 46, 51, 64, 68, 70, 72; 1 displayed formula"
+    ),
+    "notebooks/07_signs_averages_curvature": (
+        "code of cells 2, 6, 8, 10, 12, 14, 18, 23, 25, 26, 28, 30, 32, 34, 37, 39, 43, 45, 47,"
+        " 49, 50, 52, 55, 57, 59, 61, 64, 66, 68, 70, 71, 73, 75, 77, 79, 81; printed output of"
+        " cells 4, 6, 8, 10, 12, 14, 18, 21, 23, 25, 30, 32, 34, 39, 41, 43, 47, 49, 52, 59, "
+        "61, 64, 73, 75, 81; 1 displayed formula"
+    ),
+    "notebooks/08_memory_and_structure": (
+        "code of cells 2, 4, 8, 9, 11, 13, 15, 17, 19, 20, 23, 25, 26, 28, 30, 34, 35, 37, 39, "
+        "41, 44, 50, 52, 55, 56, 58, 59, 61, 63, 64, 66, 68, 70, 72, 74, 76; printed output of "
+        "cells 4, 6, 11, 13, 19, 23, 30, 32, 34, 41, 44, 46, 48, 50, 55, 58, 66, 68, 74, 76; 1 "
+        "displayed formula"
+    ),
+    "notebooks/09_the_race": (
+        "code of cells 2, 6, 8, 12, 13, 14, 16, 24; printed output of cells 6, 8, 12, 18, 20"
+    ),
+    "notebooks/10_schedules": (
+        "code of cells 2, 4, 20, 22, 23, 25, 27, 30, 32, 36, 38, 41, 44, 51, 53, 55, 57, 59; "
+        "printed output of cells 6, 8, 10, 12, 14, 16, 18, 20, 22, 34, 47, 53"
+    ),
+    "notebooks/11_in_practice": (
+        "code of cells 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 34, 36, 38, "
+        "40, 41, 43; printed output of cells 16, 20, 24, 28, 30, 36, 40; code blocks in text "
+        "cells 45"
+    ),
+    "notebooks/12_write_your_own": (
+        "code of cells 2, 4, 6, 10, 12, 14, 16, 18, 22, 24, 26, 28, 30, 32, 34, 36, 38, 41, 42,"
+        " 44, 46, 49, 50, 52, 54, 56, 58, 60, 62, 64, 66, 68; printed output of cells 6, 8, 10,"
+        " 12, 18, 20, 24, 26, 28, 30, 32, 34, 38, 41, 44, 49, 52, 54, 62, 64, 66; 1 displayed "
+        "formula"
+    ),
+}
+
+
+def wide_page_params() -> list[object]:
+    return [
+        pytest.param(
+            page,
+            marks=pytest.mark.xfail(strict=True, reason=TOO_WIDE_AT_1280[page]),
+        )
+        if page in TOO_WIDE_AT_1280
+        else page
+        for page in PAGES
+    ]
+
+
+@pytest.mark.parametrize("width", [WIDE, PHONE])
+@pytest.mark.parametrize("page", PAGES)
+def test_nothing_sticks_out_of_the_main_column(
+    reports: dict[str, PageReport], page: str, width: int
+) -> None:
+    sticking_out = [item for item in reports[page].too_wide[width] if "sticks out" in item["kind"]]
+    assert sticking_out == [], "\n".join(too_wide_lines(page, sticking_out))
+
+
+@pytest.mark.parametrize("page", wide_page_params())
+def test_code_outputs_and_formulas_fit_the_column_at_1280(
+    reports: dict[str, PageReport], page: str
+) -> None:
+    found = reports[page].too_wide[WIDE]
+    scrolling = [item for item in found if item["kind"] == "scrolls sideways"]
+    assert scrolling == [], "\n" + "\n".join(too_wide_lines(page, scrolling))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_on_a_phone_the_navigation_opens_from_the_top_bar(
+    reports: dict[str, PageReport], page: str
+) -> None:
+    seen = reports[page].phone_navigation
+    assert seen["toggle"], "no navigation button in the bar above the text"
+    assert seen["links"] >= len(PAGES) // 2, "the navigation did not open"
+
+
+def test_screenshots_of_a_chapter_light_dark_and_phone(reports: dict[str, PageReport]) -> None:
+    assert SCREENSHOT_PAGE in reports
+    for name in ("landing", "chapter-light", "chapter-dark", "chapter-phone"):
+        assert (SCREENSHOTS / f"{name}.png").stat().st_size > 10_000, name
