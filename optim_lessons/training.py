@@ -33,6 +33,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from optim_lessons._loop import (
+    BatchClosure,
+    LabelCheck,
+    check_train_arguments,
+    empty_loader_error,
+    forward_and_loss,
+    loader_length,
+    sum_loss,
+)
+
 SCHEDULER_STEPS = ("epoch", "batch")
 
 #: CPU threads that :func:`train` and :func:`evaluate` use. The book's model is so small that a
@@ -166,13 +176,6 @@ class History:
         return self.train_loss[-1] if self.train_loss else None
 
 
-def _loader_length(loader: Any) -> int | None:
-    try:
-        return len(loader)
-    except TypeError:
-        return None
-
-
 def _model_device(model: nn.Module) -> torch.device:
     for parameter in model.parameters():
         return parameter.device
@@ -201,114 +204,6 @@ def _nonfinite_message(loss: float, step: int, where: str, weights: str) -> str:
     )
 
 
-class _LabelCheck:
-    """Refuses class labels outside ``0..C-1`` before the criterion sees them.
-
-    ``CrossEntropyLoss`` and ``NLLLoss`` skip every sample whose label equals their
-    ``ignore_index`` (-100 by default) without a word, and a label of ``C`` or more fails deep
-    inside torch (on a GPU, as a device-side assert that stops the process). With
-    ``allow_ignore_index=True`` the ignored value is let through, for data that marks samples
-    to skip on purpose.
-
-    A loader that holds all its labels as one tensor (``TensorLoader.labels``) is checked once,
-    as a whole, at its first batch: a pass then costs one check, whatever the device. Other
-    loaders' labels are checked batch by batch, which costs a few microseconds for labels on
-    the CPU (a ``DataLoader``'s, before they move to the GPU) and a wait for the device for
-    labels that arrive already on a GPU.
-    """
-
-    def __init__(self, criterion: Any, allow_ignore_index: bool, loader: Any = None) -> None:
-        self.ignore_index = getattr(criterion, "ignore_index", -100)
-        self.allow_ignore_index = allow_ignore_index
-        self.loader = loader
-        self.whole_loader_checked = False
-
-    def __call__(self, outputs: Tensor, labels: Tensor, where: str) -> None:
-        is_class_index = (
-            not labels.is_floating_point()
-            and not labels.is_complex()
-            and labels.dtype != torch.bool
-            and outputs.dim() >= 2
-            and labels.dim() == outputs.dim() - 1
-        )
-        if not is_class_index or labels.numel() == 0:
-            return  # probabilities, regression targets...: not class labels
-        whole = getattr(self.loader, "labels", None)
-        if isinstance(whole, Tensor) and whole.device == labels.device and whole.dim() == 1:
-            if self.whole_loader_checked:
-                return
-            labels, where = whole, "the loader's labels (loader.labels)"
-            self.whole_loader_checked = True
-        classes = outputs.shape[1]
-        low, high = (int(value) for value in torch.aminmax(labels))
-        if 0 <= low and high < classes:
-            return
-        ignored = self.ignore_index
-        if self.allow_ignore_index:
-            valid = (labels == ignored) | ((labels >= 0) & (labels < classes))
-            if bool(valid.all()):
-                return
-        outside = labels[(labels < 0) | (labels >= classes)]
-        if self.allow_ignore_index:
-            outside = outside[outside != ignored]
-        found = sorted({int(value) for value in outside.unique()[:5]})
-        message = (
-            f"Labels outside 0..{classes - 1} in {where}: {found}. The model gives {classes} "
-            f"scores per sample, so a label must be a class index from 0 to {classes - 1}."
-        )
-        if ignored in found and not self.allow_ignore_index:
-            message += (
-                f" {ignored} is the criterion's ignore_index: the loss would silently skip those "
-                "samples. Pass allow_ignore_index=True if they are to be skipped on purpose."
-            )
-        raise ValueError(message)
-
-
-def _forward_and_loss(
-    model: nn.Module,
-    criterion: Callable[[Tensor, Tensor], Tensor],
-    inputs: Tensor,
-    labels: Tensor,
-    where: str,
-    check_labels: Callable[[Tensor, str], None] | None = None,
-) -> tuple[Tensor, Tensor]:
-    """Run the model and the criterion; turn torch's shape errors into one plain sentence."""
-    try:
-        outputs = model(inputs)
-    except (ValueError, torch.OutOfMemoryError):
-        raise  # our models already say what is wrong; out of memory is no shape error
-    except RuntimeError as error:
-        raise ValueError(
-            f"The model cannot take the inputs of {where}: inputs of shape {tuple(inputs.shape)} "
-            f"(dtype {inputs.dtype}). torch said: {error}"
-        ) from error
-    if check_labels is not None:
-        check_labels(outputs, where)
-    try:
-        loss = criterion(outputs, labels)
-    except (RuntimeError, ValueError, IndexError) as error:
-        raise ValueError(
-            f"The criterion cannot compare the model's outputs of shape {tuple(outputs.shape)} "
-            f"with the labels of shape {tuple(labels.shape)} (dtype {labels.dtype}) in {where}. "
-            f"torch said: {error}"
-        ) from error
-    return outputs, loss
-
-
-def _sum_loss(criterion: Any, loss: Tensor, batch: int) -> Tensor:
-    # criteria average over the batch by default; weight by the batch size to average over samples
-    return (
-        loss.detach() if getattr(criterion, "reduction", "mean") == "sum" else loss.detach() * batch
-    )
-
-
-def _empty_loader_error(name: str) -> ValueError:
-    return ValueError(
-        f"{name} yielded no batches: it is empty. Check the data set size (train_size/test_size) "
-        "and that the loader is not an exhausted iterator."
-    )
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -324,7 +219,7 @@ def evaluate(
     Class labels outside ``0..C-1`` raise ``ValueError``, as in :func:`train`.
     """
     criterion = nn.CrossEntropyLoss() if criterion is None else criterion
-    label_check = _LabelCheck(criterion, allow_ignore_index, loader)
+    label_check = LabelCheck(criterion, allow_ignore_index, loader)
     device = _model_device(model) if device is None else torch.device(device)
     was_training = model.training
     model.eval()
@@ -335,7 +230,7 @@ def evaluate(
         with _thread_limit(device):
             for batch_index, (inputs, given_labels) in enumerate(loader):
                 inputs, labels = inputs.to(device), given_labels.to(device)
-                outputs, loss = _forward_and_loss(
+                outputs, loss = forward_and_loss(
                     model,
                     criterion,
                     inputs,
@@ -343,78 +238,14 @@ def evaluate(
                     f"batch {batch_index} of the loader",
                     lambda outputs, where, given=given_labels: label_check(outputs, given, where),
                 )
-                total_loss += _sum_loss(criterion, loss, labels.shape[0])
+                total_loss += sum_loss(criterion, loss, labels.shape[0])
                 correct += (outputs.argmax(dim=1) == labels).sum()
                 samples += labels.shape[0]
     finally:
         model.train(was_training)
     if samples == 0:
-        raise _empty_loader_error("the evaluation loader")
+        raise empty_loader_error("the evaluation loader")
     return Evaluation(loss=float(total_loss) / samples, accuracy=int(correct) / samples)
-
-
-class _BatchClosure:
-    """The first four lines of the loop, packed for ``optimizer.step(closure)``.
-
-    It remembers the outputs and loss of its *first* call: they were computed before the step
-    moved the weights, like the loss the seed's loop prints. ``LBFGS`` calls it again during its
-    line search; the later calls only serve the optimizer.
-    """
-
-    def __init__(
-        self,
-        model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        criterion: Callable[[Tensor, Tensor], Tensor],
-        inputs: Tensor,
-        labels: Tensor,
-        clip_grad_norm: float | None,
-        parameters: list[Tensor],
-        where: str,
-        check_first: Callable[[Tensor, str], None] | None = None,
-        check_loss: Callable[[Tensor], None] | None = None,
-    ) -> None:
-        self.model, self.optimizer, self.criterion = model, optimizer, criterion
-        self.inputs, self.labels = inputs, labels
-        self.clip_grad_norm, self.parameters, self.where = clip_grad_norm, parameters, where
-        # checks of the first call only: the labels, and the loss before backward
-        self.check_first, self.check_loss = check_first, check_loss
-        self.calls = 0
-        self.first_outputs: Tensor | None = None
-        self.first_loss: Tensor | None = None
-
-    def __call__(self) -> Tensor:
-        first = self.calls == 0
-        self.optimizer.zero_grad()  # 1. forget the previous gradients
-        outputs, loss = _forward_and_loss(  # 2-3. forward pass and loss
-            self.model,
-            self.criterion,
-            self.inputs,
-            self.labels,
-            self.where,
-            self.check_first if first else None,
-        )
-        if first and self.check_loss is not None:
-            self.check_loss(loss)  # before backward: a bad loss never reaches the weights
-        loss.backward()  # 4. fill p.grad
-        if self.clip_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.parameters, self.clip_grad_norm)
-        if self.calls == 0:
-            self.first_outputs, self.first_loss = outputs.detach(), loss.detach()
-        self.calls += 1
-        return loss
-
-
-def _check_optimizer_holds_the_model(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    model_parameters = {id(parameter) for parameter in model.parameters()}
-    held = [parameter for group in optimizer.param_groups for parameter in group["params"]]
-    if model_parameters and not any(id(parameter) in model_parameters for parameter in held):
-        raise ValueError(
-            f"The optimizer holds none of the model's parameters ({len(held)} tensors, none of "
-            f"them the model's {len(model_parameters)}), so training would never change the "
-            "model. It was built over another model, or over a copy of this one: build it from "
-            f"this model, e.g. {type(optimizer).__name__}(model.parameters(), ...)."
-        )
 
 
 def _scheduler_metric_needed(scheduler: Any) -> bool:
@@ -483,21 +314,11 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if scheduler_step not in SCHEDULER_STEPS:
         raise ValueError(f"scheduler_step must be one of {SCHEDULER_STEPS}, got {scheduler_step!r}")
-    if max_steps is not None and (
-        isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-    ):
-        raise ValueError(f"max_steps must be a positive integer or None, got {max_steps!r}")
-    if clip_grad_norm is not None and not clip_grad_norm > 0:
-        raise ValueError(f"clip_grad_norm must be positive, got {clip_grad_norm!r}")
-    if _loader_length(train_loader) == 0:
-        raise _empty_loader_error("train_loader")
-    if test_loader is not None and _loader_length(test_loader) == 0:
-        raise _empty_loader_error("test_loader")
-    _check_optimizer_holds_the_model(model, optimizer)
+    check_train_arguments(
+        model, optimizer, train_loader, test_loader, epochs, max_steps, clip_grad_norm
+    )
 
     criterion = nn.CrossEntropyLoss() if criterion is None else criterion
     if device is None:
@@ -512,13 +333,13 @@ def train(
                 loader.manual_seed(seed)
 
     history = History()
-    batches_per_epoch = _loader_length(train_loader)
+    batches_per_epoch = loader_length(train_loader)
     total = None if batches_per_epoch is None else epochs * batches_per_epoch
     if max_steps is not None:
         total = max_steps if total is None else min(total, max_steps)
     bar = tqdm(total=total, disable=not progress, desc="training", unit="step", leave=True)
     run = _EpochRunner(model, optimizer, criterion, device, clip_grad_norm, bar)
-    run.label_check = _LabelCheck(criterion, allow_ignore_index, train_loader)
+    run.label_check = LabelCheck(criterion, allow_ignore_index, train_loader)
     run.stop_on_nonfinite = stop_on_nonfinite
     if scheduler is not None and scheduler_step == "batch":
         run.after_step = scheduler.step
@@ -571,7 +392,7 @@ class _EpochRunner:
         self.device, self.clip_grad_norm, self.bar = device, clip_grad_norm, bar
         self.parameters = [p for group in optimizer.param_groups for p in group["params"]]
         self.after_step: Callable[[], Any] | None = None
-        self.label_check: _LabelCheck | None = None
+        self.label_check: LabelCheck | None = None
         self.stop_on_nonfinite = True
 
     def _loss_check(
@@ -614,7 +435,7 @@ class _EpochRunner:
             labels = given_labels.to(device, non_blocking=True)
             where = f"batch {batch_index} of epoch {epoch + 1}"
             step = history.steps + len(step_losses) + 1
-            closure = _BatchClosure(
+            closure = BatchClosure(
                 self.model, self.optimizer, self.criterion, inputs, labels,
                 self.clip_grad_norm, self.parameters, where,
                 check_first=None if label_check is None else (
@@ -637,14 +458,14 @@ class _EpochRunner:
                 self.after_step()
             batch = labels.shape[0]
             step_losses.append(closure.first_loss)
-            loss_sum += _sum_loss(self.criterion, closure.first_loss, batch)
+            loss_sum += sum_loss(self.criterion, closure.first_loss, batch)
             correct += (closure.first_outputs.argmax(dim=1) == labels).sum()
             samples += batch
             self.bar.update(1)
             if steps_left is not None and len(step_losses) >= steps_left:
                 break
         if samples == 0:
-            raise _empty_loader_error("train_loader")
+            raise empty_loader_error("train_loader")
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         history.epoch_seconds.append(time.perf_counter() - started)
