@@ -50,6 +50,14 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import Optimizer, ParamsT
 
+from optim_lessons.exercises._parity_checks import (
+    assert_close_paths,
+    assert_returns_closure_loss,
+    check_against,
+    check_defaults,
+    check_errors,
+    check_scheduler,
+)
 from optim_lessons.optimizers._common import (
     check_betas,
     check_epsilon,
@@ -59,10 +67,7 @@ from optim_lessons.optimizers._common import (
 )
 from optim_lessons.optimizers.lion import Lion
 from optim_lessons.parity import (
-    TOLERANCES,
     Problem,
-    compare_trajectories,
-    handover_trajectory,
     make_problem,
     upside_down,
 )
@@ -215,176 +220,6 @@ class AdaBelief(Optimizer):
         return loss
 
 
-# ------------------------------------------------------------------------- shared check steps
-
-
-def _error_message(action: Callable[[], Any]) -> str | None:
-    """The message of the ``ValueError`` that ``action`` raises, or ``None`` if it raises none."""
-    try:
-        action()
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-def _assert_close_paths(
-    name: str, ours: list[Tensor], reference: list[Tensor], dtype: torch.dtype, what: str
-) -> None:
-    rtol, atol = TOLERANCES[dtype]
-    for index, (a, b) in enumerate(zip(ours, reference, strict=True)):
-        if not torch.allclose(a, b, rtol=rtol, atol=atol):
-            gap = (a - b).abs().max().item()
-            raise AssertionError(
-                f"{what}: parameter {index} differs from {name}'s by up to {gap:.3g}"
-            )
-
-
-def _assert_same_buffers(
-    ours: Optimizer, reference: Optimizer, keys: tuple[str, ...], dtype: torch.dtype, name: str
-) -> None:
-    """Same state keys per parameter; each tensor buffer close to the reference's, ``step`` equal
-    as a number (an int or a tensor both pass)."""
-    rtol, atol = TOLERANCES[dtype]
-    ours_states = ours.state_dict()["state"]
-    reference_states = reference.state_dict()["state"]
-    assert set(ours_states) == set(reference_states), (
-        f"state for parameters {sorted(ours_states)}, expected {sorted(reference_states)} "
-        "(every parameter that got a gradient, and no other)"
-    )
-    for index, expected in reference_states.items():
-        actual = ours_states[index]
-        assert sorted(actual) == sorted(keys), (
-            f"parameter {index}: state keys {sorted(actual)}, expected {sorted(keys)}"
-        )
-        for key in keys:
-            if key == "step":
-                assert float(actual[key]) == float(expected[key]), (
-                    f"parameter {index}: step {float(actual[key])}, expected {float(expected[key])}"
-                )
-                continue
-            value = actual[key]
-            assert isinstance(value, Tensor) and value.shape == expected[key].shape, (
-                f"parameter {index}: state[{key!r}] should be a tensor shaped like the parameter"
-            )
-            if not torch.allclose(value, expected[key], rtol=rtol, atol=atol):
-                gap = (value - expected[key]).abs().max().item()
-                raise AssertionError(
-                    f"parameter {index}: state[{key!r}] differs from {name}'s by up to {gap:.3g}"
-                )
-
-
-def _assert_returns_closure_loss(cls: type[Optimizer], kwargs: dict[str, Any]) -> None:
-    problem = make_problem("dense")
-    params = problem.clone_params()
-    optimizer = cls(params, **kwargs)
-
-    def closure() -> Tensor:
-        optimizer.zero_grad()
-        loss = problem.loss_fn(params)
-        loss.backward()
-        return loss
-
-    before = problem.loss_fn(params).item()
-    returned = optimizer.step(closure)
-    assert isinstance(returned, Tensor) and returned.item() == before, (
-        f"step(closure) returned {returned!r}: it should call the closure (under "
-        "torch.enable_grad()) and return the loss the closure returned"
-    )
-
-
-def _hyperparameters(group: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in group.items() if key != "params"}
-
-
-def _check_against(
-    cls: type[Optimizer],
-    reference_cls: type[Optimizer],
-    name: str,
-    cases: list[tuple[str, dict[str, Any], dict[str, Any]]],
-    state_keys: tuple[str, ...],
-    steps: int,
-) -> int:
-    """Parity, state and handover for every case; return how many runs were compared."""
-    runs = 0
-    for label, kwargs, setting in cases:
-        dtype = setting.get("dtype", torch.float64)
-        try:
-            report = compare_trajectories(
-                cls,
-                reference_cls,
-                kwargs,
-                steps=steps,
-                dtype=dtype,
-                groups=setting.get("groups"),
-                check=True,
-            )
-        except AssertionError as error:
-            raise AssertionError(f"{label}: your path leaves {name}'s at {error}") from None
-        _assert_same_buffers(report.ours, report.reference, state_keys, dtype, name)
-        ours_groups = [_hyperparameters(g) for g in report.ours.param_groups]
-        reference_groups = [_hyperparameters(g) for g in report.reference.param_groups]
-        assert ours_groups == reference_groups, (
-            f"{label}: param_groups hold {ours_groups}, expected {reference_groups}"
-        )
-        runs += 1
-    _, kwargs, _ = cases[1]
-    for first, second in ((cls, reference_cls), (reference_cls, cls)):
-        handed, straight = handover_trajectory(
-            first, second, kwargs, steps_before=10, steps_after=15
-        )
-        _assert_close_paths(
-            name,
-            handed,
-            straight,
-            torch.float64,
-            f"state_dict handed from {first.__name__} to {second.__name__} after 10 steps",
-        )
-    return runs
-
-
-def _check_errors(
-    cls: type[Optimizer], reference_cls: type[Optimizer], bad: list[dict[str, Any]]
-) -> None:
-    for kwargs in bad:
-        expected = _error_message(lambda k=kwargs: reference_cls([torch.zeros(2)], **k))
-        actual = _error_message(lambda k=kwargs: cls([torch.zeros(2)], **k))
-        assert actual == expected, (
-            f"{cls.__name__}(params, **{kwargs}) should raise ValueError({expected!r}), "
-            f"got {'no ValueError' if actual is None else f'ValueError({actual!r})'}"
-        )
-
-
-def _check_scheduler(
-    cls: type[Optimizer], reference_cls: type[Optimizer], kwargs: dict[str, Any], name: str
-) -> None:
-    problem = make_problem("dense")
-    finals = []
-    for optimizer_cls in (cls, reference_cls):
-        params = problem.clone_params()
-        optimizer = optimizer_cls(params, **kwargs)
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=5 * kwargs["lr"], total_steps=25
-        )
-        for _ in range(25):
-            optimizer.zero_grad()
-            problem.loss_fn(params).backward()
-            optimizer.step()
-            scheduler.step()
-        finals.append([p.detach() for p in params])
-    _assert_close_paths(
-        name,
-        finals[0],
-        finals[1],
-        torch.float64,
-        "under a OneCycleLR schedule (does step read group['lr'] afresh on every call?)",
-    )
-
-
-def _check_defaults(cls: type[Optimizer], expected: dict[str, Any]) -> None:
-    defaults = cls([torch.zeros(2, requires_grad=True)]).defaults
-    assert defaults == expected, f"defaults {defaults}, expected {expected}"
-
-
 # ------------------------------------------------------------------------------------ checks
 
 
@@ -396,13 +231,13 @@ def check_signum(cls: type[Optimizer], steps: int = 25) -> None:
     (``momentum=0``), weight decay and two param groups, and checks the defaults, the errors,
     the state, a ``state_dict`` handover both ways and a OneCycleLR schedule.
     """
-    _check_defaults(cls, {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0})
-    _check_errors(
+    check_defaults(cls, {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0})
+    check_errors(
         cls,
         Signum,
         [{"lr": -1.0}, {"momentum": -0.1}, {"momentum": 1.0}, {"weight_decay": -0.1}],
     )
-    _assert_returns_closure_loss(cls, {"lr": 1e-2})
+    assert_returns_closure_loss(cls, {"lr": 1e-2})
     cases = [
         ("lr 0.01", {"lr": 1e-2}, {}),
         (
@@ -418,8 +253,8 @@ def check_signum(cls: type[Optimizer], steps: int = 25) -> None:
             {"groups": [{"momentum": 0.5}, {"lr": 3e-2, "weight_decay": 0.2}]},
         ),
     ]
-    runs = _check_against(cls, Signum, "Signum", cases, ("momentum_buffer",), steps)
-    _check_scheduler(cls, Signum, {"lr": 1e-2, "weight_decay": 0.1}, "Signum")
+    runs = check_against(cls, Signum, "Signum", cases, ("momentum_buffer",), steps)
+    check_scheduler(cls, Signum, {"lr": 1e-2, "weight_decay": 0.1}, "Signum")
     print(
         f"{cls.__name__} passes: defaults, 4 error messages, the closure's loss, {runs} runs of "
         f"{steps} steps beside Signum (paths and momentum_buffer), state_dict handover both "
@@ -436,8 +271,8 @@ def check_adabelief(cls: type[Optimizer], steps: int = 25) -> None:
     whether $\\epsilon$ is added inside $s_t$ as well as beside its root), and checks the
     defaults, errors, state, a ``state_dict`` handover both ways and a OneCycleLR schedule.
     """
-    _check_defaults(cls, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-16, "weight_decay": 0.0})
-    _check_errors(
+    check_defaults(cls, {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-16, "weight_decay": 0.0})
+    check_errors(
         cls,
         AdaBelief,
         [
@@ -448,7 +283,7 @@ def check_adabelief(cls: type[Optimizer], steps: int = 25) -> None:
             {"weight_decay": -0.1},
         ],
     )
-    _assert_returns_closure_loss(cls, {"lr": 1e-2})
+    assert_returns_closure_loss(cls, {"lr": 1e-2})
     cases = [
         ("lr 0.01", {"lr": 1e-2}, {}),
         (
@@ -464,10 +299,10 @@ def check_adabelief(cls: type[Optimizer], steps: int = 25) -> None:
             {"groups": [{"betas": (0.8, 0.99)}, {"lr": 3e-2, "weight_decay": 0.2}]},
         ),
     ]
-    runs = _check_against(
+    runs = check_against(
         cls, AdaBelief, "AdaBelief", cases, ("step", "exp_avg", "exp_avg_var"), steps
     )
-    _check_scheduler(cls, AdaBelief, {"lr": 1e-2, "weight_decay": 0.1}, "AdaBelief")
+    check_scheduler(cls, AdaBelief, {"lr": 1e-2, "weight_decay": 0.1}, "AdaBelief")
     print(
         f"{cls.__name__} passes: defaults, 5 error messages, the closure's loss, {runs} runs of "
         f"{steps} steps beside AdaBelief (paths, step, exp_avg, exp_avg_var), state_dict "
@@ -522,9 +357,9 @@ def check_lion_maximize(cls: type[Optimizer], steps: int = 25) -> None:
     problem = make_problem("dense")
     plain, _ = _final_params(cls, kwargs, problem, steps)
     reference, _ = _final_params(Lion, kwargs, problem, steps)
-    _assert_close_paths("Lion", plain, reference, torch.float64, "with maximize=False")
+    assert_close_paths("Lion", plain, reference, torch.float64, "with maximize=False")
     climbed, _ = _final_params(cls, dict(kwargs, maximize=True), upside_down(problem), steps)
-    _assert_close_paths(
+    assert_close_paths(
         "Lion",
         climbed,
         reference,
