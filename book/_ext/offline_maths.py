@@ -8,8 +8,8 @@ the npm package `katex` (package.json, installed by `npm ci`, which `make book` 
 extension checks that node and that package are there, and at the same KaTeX version as the
 renderer bundled in sphinxcontrib-katex (HTML from one version with the CSS of another
 misplaces glyphs), then has Sphinx copy `katex.min.css` and the woff2 fonts into the build's
-`_static/katex/`. Browsers that load the site all read woff2, the first format the stylesheet offers; the woff
-and ttf copies are left out.
+`_static/katex/`. Browsers that load the site all read woff2, the first format the stylesheet
+offers; the woff and ttf copies are left out.
 """
 
 from __future__ import annotations
