@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import inspect
 import itertools
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -18,7 +19,10 @@ import torch
 
 from optim_lessons.parity import (
     TOLERANCES,
+    ParityReport,
     Problem,
+    assert_same_state,
+    compare_trajectories,
     handover_trajectory,
     make_problem,
     upside_down,
@@ -53,6 +57,10 @@ def flag_product(**choices: Iterable[Any]) -> list[Any]:
     return cases
 
 
+#: The numeric hyperparameters of the Adam family, each at its default and at a far-off value.
+BETAS_AND_EPS = flag_product(betas=[(0.9, 0.999), (0.5, 0.9)], eps=[1e-8, 1e-2])
+
+
 def problem_for(
     kwargs: dict[str, Any], kind: str = "dense", dtype: torch.dtype = torch.float64
 ) -> Problem:
@@ -60,6 +68,29 @@ def problem_for(
     stays as bounded as descending the original does."""
     problem = make_problem(kind, dtype)
     return upside_down(problem) if kwargs.get("maximize") else problem
+
+
+def side_by_side(
+    ours_cls: type[torch.optim.Optimizer],
+    reference_cls: type[torch.optim.Optimizer],
+    kwargs: dict[str, Any],
+    *,
+    dtype: torch.dtype,
+    kind: str = "dense",
+    groups: list[dict[str, Any]] | None = None,
+) -> ParityReport:
+    """25 steps of ours and the reference from the same start, every step checked; with
+    ``maximize=True`` both climb the negated loss (:func:`problem_for`)."""
+    return compare_trajectories(
+        ours_cls,
+        reference_cls,
+        kwargs,
+        steps=25,
+        problem=problem_for(kwargs, kind, dtype),
+        dtype=dtype,
+        groups=groups,
+        check=True,
+    )
 
 
 def raised(action: Callable[[], Any]) -> tuple[type[BaseException], str]:
@@ -75,6 +106,108 @@ def assert_same_error(ours: Callable[[], Any], reference: Callable[[], Any]) -> 
     actual = raised(ours)
     assert actual == expected, f"ours raised {actual}, the reference raised {expected}"
     return expected[1]
+
+
+def assert_same_signature(
+    ours_cls: type[torch.optim.Optimizer], reference_cls: type[torch.optim.Optimizer]
+) -> None:
+    """Same parameter names, kinds and defaults, in the same order (switches included)."""
+    expected = [
+        (p.name, p.kind, p.default) for p in inspect.signature(reference_cls).parameters.values()
+    ]
+    actual = [(p.name, p.kind, p.default) for p in inspect.signature(ours_cls).parameters.values()]
+    assert actual == expected
+
+
+def assert_state_like_reference(report: ParityReport, keys: list[str]) -> None:
+    """Every parameter's state holds ``keys`` in that order, each tensor with the reference's
+    shape, dtype and device."""
+    pairs = zip(report.ours.state.values(), report.reference.state.values(), strict=True)
+    for ours, reference in pairs:
+        assert list(ours) == list(reference) == keys
+        for key in keys:
+            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
+                reference[key].shape,
+                reference[key].dtype,
+                reference[key].device,
+            )
+
+
+def assert_rejects_like_reference(
+    ours_cls: type[torch.optim.Optimizer],
+    reference_cls: type[torch.optim.Optimizer],
+    kwargs: dict[str, Any],
+    message: str | None = None,
+    error: type[Exception] = ValueError,
+) -> None:
+    """Building either class with ``kwargs`` raises the same error, word for word; with
+    ``message``, ours raises ``error`` with that message too (so the table says what it is)."""
+    params = [torch.zeros(2, requires_grad=True)]
+    if message is not None:
+        with pytest.raises(error, match=re.escape(message)):
+            ours_cls(params, **kwargs)
+    assert_same_error(lambda: ours_cls(params, **kwargs), lambda: reference_cls(params, **kwargs))
+
+
+def step_with_sparse_gradient(cls: type[torch.optim.Optimizer]) -> None:
+    """One step of ``cls`` (default options) on a parameter whose gradient is sparse."""
+    param = torch.zeros(3, requires_grad=True)
+    param.grad = torch.zeros(3).to_sparse()
+    cls([param]).step()
+
+
+def assert_sparse_gradients_rejected_like_reference(
+    ours_cls: type[torch.optim.Optimizer], reference_cls: type[torch.optim.Optimizer]
+) -> str:
+    """A step on a sparse gradient fails alike in both; return the message."""
+    return assert_same_error(
+        lambda: step_with_sparse_gradient(ours_cls),
+        lambda: step_with_sparse_gradient(reference_cls),
+    )
+
+
+def load_old_style_state_dict(
+    report: ParityReport,
+    missing: tuple[str, ...],
+    numbers: dict[str, type] | None = None,
+) -> None:
+    """Load into both optimizers the reference's state_dict as an older release saved it: the
+    group options ``missing`` absent, and the state entries ``numbers`` (``{"step": int}`` by
+    default) as Python numbers; then both must hold the same state."""
+    numbers = {"step": int} if numbers is None else numbers
+    old_style = report.reference.state_dict()
+    for group in old_style["param_groups"]:
+        for key in missing:
+            del group[key]
+    for param_state in old_style["state"].values():
+        for key, kind in numbers.items():
+            param_state[key] = kind(param_state[key])
+    for optimizer in (report.ours, report.reference):
+        optimizer.load_state_dict(copy.deepcopy(old_style))
+    assert_same_state(report.ours, report.reference)
+
+
+def one_cycle(max_lr: float = 0.05, total_steps: int = 25) -> Callable[[Any], Any]:
+    """A scheduler factory for :func:`compare_with_scheduler`: one-cycle over the whole run."""
+
+    def make_scheduler(optimizer: torch.optim.Optimizer) -> Any:
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=max_lr, total_steps=total_steps
+        )
+
+    return make_scheduler
+
+
+def step_lr(optimizer: torch.optim.Optimizer) -> Any:
+    """A scheduler factory for :func:`compare_with_scheduler`: halve the rate every 5 steps."""
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
+
+
+#: A step schedule and a one-cycle schedule, for the optimizers checked under both.
+STEP_AND_ONE_CYCLE = [
+    pytest.param(step_lr, id="StepLR"),
+    pytest.param(one_cycle(), id="OneCycleLR"),
+]
 
 
 def assert_handover_both_ways(

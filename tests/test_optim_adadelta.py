@@ -5,11 +5,14 @@ import torch
 from _optim_checks import (
     DTYPES,
     assert_handover_both_ways,
-    assert_same_error,
+    assert_rejects_like_reference,
+    assert_sparse_gradients_rejected_like_reference,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
     one_cpu_thread,  # noqa: F401 (an autouse fixture)
     problem_for,
+    step_lr,
 )
 
 from optim_lessons.optimizers import Adadelta
@@ -56,16 +59,7 @@ def test_adadelta_matches_torch_with_a_tensor_learning_rate(dtype):
 
 def test_adadelta_state_has_torchs_keys_shapes_dtypes_and_devices():
     report = compare_trajectories(Adadelta, torch.optim.Adadelta, {}, steps=3)
-    for ours, reference in zip(
-        report.ours.state.values(), report.reference.state.values(), strict=True
-    ):
-        assert list(ours) == list(reference) == ["step", "square_avg", "acc_delta"]
-        for key in reference:
-            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                reference[key].shape,
-                reference[key].dtype,
-                reference[key].device,
-            )
+    assert_state_like_reference(report, ["step", "square_avg", "acc_delta"])
 
 
 def test_adadelta_step_counter_follows_the_default_dtype_like_torch():
@@ -101,25 +95,12 @@ def test_adadelta_state_dict_hands_over_to_and_from_torch(kwargs):
     ids=repr,
 )
 def test_adadelta_rejects_invalid_arguments_with_torchs_message(kwargs):
-    params = [torch.zeros(2, requires_grad=True)]
-    assert_same_error(
-        lambda: Adadelta(params, **kwargs), lambda: torch.optim.Adadelta(params, **kwargs)
-    )
+    assert_rejects_like_reference(Adadelta, torch.optim.Adadelta, kwargs)
 
 
 def test_adadelta_rejects_sparse_gradients_like_torch():
-    def step_with_sparse_grad(cls):
-        param = torch.zeros(3, requires_grad=True)
-        param.grad = torch.zeros(3).to_sparse()
-        cls([param]).step()
-
-    assert_same_error(
-        lambda: step_with_sparse_grad(Adadelta), lambda: step_with_sparse_grad(torch.optim.Adadelta)
-    )
+    assert_sparse_gradients_rejected_like_reference(Adadelta, torch.optim.Adadelta)
 
 
 def test_adadelta_composes_with_an_lr_scheduler_like_torch():
-    def make_scheduler(optimizer):
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
-
-    compare_with_scheduler(Adadelta, torch.optim.Adadelta, {"weight_decay": 0.1}, make_scheduler)
+    compare_with_scheduler(Adadelta, torch.optim.Adadelta, {"weight_decay": 0.1}, step_lr)

@@ -1,18 +1,22 @@
 """optim_lessons' Adagrad follows torch.optim.Adagrad step for step, with the same contract."""
 
-import copy
-import inspect
-import re
+
+from functools import partial
 
 import pytest
 import torch
 from _optim_checks import (
     DTYPES,
     assert_handover_both_ways,
+    assert_rejects_like_reference,
     assert_same_error,
+    assert_same_signature,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
-    problem_for,
+    load_old_style_state_dict,
+    side_by_side,
+    step_lr,
 )
 
 from optim_lessons.optimizers import Adagrad
@@ -26,12 +30,8 @@ OPTIONS = flag_product(
 )
 
 
-def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
-    """25 steps of ours and torch's from the same start, every step checked."""
-    return compare_trajectories(
-        Adagrad, torch.optim.Adagrad, kwargs, steps=25, problem=problem_for(kwargs, kind, dtype),
-        dtype=dtype, groups=groups, check=True,
-    )
+#: 25 steps of ours and torch's from the same start, every step checked.
+run_side_by_side = partial(side_by_side, Adagrad, torch.optim.Adagrad)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -115,22 +115,12 @@ def test_adagrad_seeds_a_later_param_group_from_the_defaults_like_torch():
 
 
 def test_adagrad_has_torchs_signature_and_defaults():
-    ours = inspect.signature(Adagrad).parameters
-    reference = inspect.signature(torch.optim.Adagrad).parameters
-    expected = [(p.name, p.kind, p.default) for p in reference.values()]  # switches included
-    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
+    assert_same_signature(Adagrad, torch.optim.Adagrad)
 
 
 def test_adagrad_state_has_torchs_keys_shapes_dtypes_and_devices():
     report = compare_trajectories(Adagrad, torch.optim.Adagrad, {}, steps=3)
-    for ours, reference in zip(
-        report.ours.state.values(), report.reference.state.values(), strict=True
-    ):
-        assert list(ours) == list(reference) == ["step", "sum"]
-        for key in ("step", "sum"):
-            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                reference[key].shape, reference[key].dtype, reference[key].device
-            )
+    assert_state_like_reference(report, ["step", "sum"])
 
 
 @pytest.mark.parametrize(
@@ -149,15 +139,10 @@ def test_adagrad_state_dict_hands_over_to_and_from_torch(kwargs, kind):
 def test_adagrad_loads_an_old_state_dict_like_torch():
     """Older state dicts lack the newer options and count steps with a Python number."""
     report = compare_trajectories(Adagrad, torch.optim.Adagrad, {"lr": 0.05}, steps=3)
-    old_style = report.reference.state_dict()
-    for group in old_style["param_groups"]:
-        for key in ("maximize", "foreach", "differentiable", "fused"):
-            del group[key]
-    for param_state in old_style["state"].values():
-        param_state["step"] = int(param_state["step"])
-    for optimizer in (report.ours, report.reference):
-        optimizer.load_state_dict(copy.deepcopy(old_style))
-    assert_same_state(report.ours, report.reference)
+    load_old_style_state_dict(
+        report,
+        ("maximize", "foreach", "differentiable", "fused"),
+    )
 
 
 def test_adagrad_shares_its_sums_like_torch():
@@ -180,12 +165,7 @@ def test_adagrad_shares_its_sums_like_torch():
     ids=repr,
 )
 def test_adagrad_rejects_invalid_arguments_with_torchs_message(kwargs, message):
-    params = [torch.zeros(2, requires_grad=True)]
-    with pytest.raises(ValueError, match=re.escape(message)):
-        Adagrad(params, **kwargs)
-    assert_same_error(
-        lambda: Adagrad(params, **kwargs), lambda: torch.optim.Adagrad(params, **kwargs)
-    )
+    assert_rejects_like_reference(Adagrad, torch.optim.Adagrad, kwargs, message)
 
 
 def test_adagrad_refuses_weight_decay_with_sparse_gradients_like_torch():
@@ -201,8 +181,5 @@ def test_adagrad_refuses_weight_decay_with_sparse_gradients_like_torch():
 
 
 def test_adagrad_composes_with_an_lr_scheduler_like_torch():
-    def make_scheduler(optimizer):
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
-
     kwargs = {"lr": 0.05, "lr_decay": 0.1, "weight_decay": 0.1}
-    compare_with_scheduler(Adagrad, torch.optim.Adagrad, kwargs, make_scheduler)
+    compare_with_scheduler(Adagrad, torch.optim.Adagrad, kwargs, step_lr)

@@ -1,18 +1,24 @@
 """optim_lessons' Adam follows torch.optim.Adam step for step, with the same contract."""
 
-import copy
-import inspect
-import re
+
+from functools import partial
 
 import pytest
 import torch
 from _optim_checks import (
+    BETAS_AND_EPS,
     DTYPES,
+    STEP_AND_ONE_CYCLE,
     assert_handover_both_ways,
-    assert_same_error,
+    assert_rejects_like_reference,
+    assert_same_signature,
+    assert_sparse_gradients_rejected_like_reference,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
+    load_old_style_state_dict,
     problem_for,
+    side_by_side,
 )
 
 from optim_lessons.optimizers import Adam
@@ -24,16 +30,10 @@ OPTIONS = flag_product(
     weight_decay=[0.0, 0.1],
     decoupled_weight_decay=[False, True],
 )
-#: The numeric hyperparameters, each at its default and at a far-off value, on one setting.
-NUMBERS = flag_product(betas=[(0.9, 0.999), (0.5, 0.9)], eps=[1e-8, 1e-2])
 
 
-def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
-    """25 steps of ours and torch's from the same start, every step checked."""
-    return compare_trajectories(
-        Adam, torch.optim.Adam, kwargs, steps=25, problem=problem_for(kwargs, kind, dtype),
-        dtype=dtype, groups=groups, check=True,
-    )
+#: 25 steps of ours and torch's from the same start, every step checked.
+run_side_by_side = partial(side_by_side, Adam, torch.optim.Adam)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -44,7 +44,7 @@ def test_adam_matches_torch_for_every_option_combination(options, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("numbers", NUMBERS)
+@pytest.mark.parametrize("numbers", BETAS_AND_EPS)
 def test_adam_matches_torch_for_other_betas_and_eps(numbers, dtype):
     report = run_side_by_side(dict(numbers, lr=0.02, amsgrad=True, weight_decay=0.1), dtype=dtype)
     assert_same_state(report.ours, report.reference, dtype)
@@ -89,14 +89,8 @@ def test_adam_matches_torch_with_tensor_betas(amsgrad, dtype):
 def test_adam_state_has_torchs_keys_shapes_dtypes_and_devices(amsgrad):
     report = compare_trajectories(Adam, torch.optim.Adam, {"amsgrad": amsgrad}, steps=3)
     keys = ["step", "exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if amsgrad else [])
-    for ours, reference in zip(
-        report.ours.state.values(), report.reference.state.values(), strict=True
-    ):
-        assert list(ours) == list(reference) == keys
-        for key in keys:
-            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                reference[key].shape, reference[key].dtype, reference[key].device
-            )
+    assert_state_like_reference(report, keys)
+    for ours in report.ours.state.values():
         assert ours["step"].shape == () and ours["step"].device.type == "cpu"
 
 
@@ -125,16 +119,11 @@ def test_adam_state_dict_hands_over_to_and_from_torch(kwargs):
 def test_adam_loads_an_old_state_dict_like_torch():
     """Older state dicts lack the newer options and count steps with a Python number."""
     report = compare_trajectories(Adam, torch.optim.Adam, {"lr": 0.02}, steps=5)
-    old_style = report.reference.state_dict()
-    for group in old_style["param_groups"]:
-        for key in ("amsgrad", "maximize", "foreach", "capturable", "differentiable", "fused",
-                    "decoupled_weight_decay"):
-            del group[key]
-    for param_state in old_style["state"].values():
-        param_state["step"] = int(param_state["step"])
-    for optimizer in (report.ours, report.reference):
-        optimizer.load_state_dict(copy.deepcopy(old_style))
-    assert_same_state(report.ours, report.reference)
+    load_old_style_state_dict(
+        report,
+        ("amsgrad", "maximize", "foreach", "capturable", "differentiable", "fused",
+         "decoupled_weight_decay"),
+    )
     for _ in range(5):  # and both carry on alike
         for optimizer, params in ((report.ours, report.ours_params),
                                   (report.reference, report.reference_params)):
@@ -146,10 +135,7 @@ def test_adam_loads_an_old_state_dict_like_torch():
 
 
 def test_adam_has_torchs_signature_and_defaults():
-    ours = inspect.signature(Adam).parameters
-    reference = inspect.signature(torch.optim.Adam).parameters
-    expected = [(p.name, p.kind, p.default) for p in reference.values()]  # switches included
-    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
+    assert_same_signature(Adam, torch.optim.Adam)
 
 @pytest.mark.parametrize(
     "kwargs, error, message",
@@ -176,34 +162,15 @@ def test_adam_has_torchs_signature_and_defaults():
     ids=repr,
 )
 def test_adam_rejects_invalid_arguments_with_torchs_message(kwargs, error, message):
-    params = [torch.zeros(2, requires_grad=True)]
-    with pytest.raises(error, match=re.escape(message)):
-        Adam(params, **kwargs)
-    assert_same_error(lambda: Adam(params, **kwargs), lambda: torch.optim.Adam(params, **kwargs))
+    assert_rejects_like_reference(Adam, torch.optim.Adam, kwargs, message, error)
 
 
 def test_adam_rejects_sparse_gradients_like_torch():
-    def step_with_sparse_grad(cls):
-        param = torch.zeros(3, requires_grad=True)
-        param.grad = torch.zeros(3).to_sparse()
-        cls([param]).step()
-
-    message = assert_same_error(
-        lambda: step_with_sparse_grad(Adam), lambda: step_with_sparse_grad(torch.optim.Adam)
-    )
+    message = assert_sparse_gradients_rejected_like_reference(Adam, torch.optim.Adam)
     assert message == "Adam does not support sparse gradients, please consider SparseAdam instead"
 
 
-@pytest.mark.parametrize(
-    "make_scheduler",
-    [
-        lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5),
-        lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=0.05, total_steps=25
-        ),
-    ],
-    ids=["StepLR", "OneCycleLR"],
-)
+@pytest.mark.parametrize("make_scheduler", STEP_AND_ONE_CYCLE)
 def test_adam_composes_with_an_lr_scheduler_like_torch(make_scheduler):
     kwargs = {"lr": 0.02, "weight_decay": 0.1, "amsgrad": True}
     compare_with_scheduler(Adam, torch.optim.Adam, kwargs, make_scheduler)

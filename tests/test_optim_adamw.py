@@ -2,17 +2,22 @@
 
 import copy
 import inspect
-import re
+from functools import partial
 
 import pytest
 import torch
 from _optim_checks import (
+    BETAS_AND_EPS,
     DTYPES,
+    STEP_AND_ONE_CYCLE,
     assert_handover_both_ways,
-    assert_same_error,
+    assert_rejects_like_reference,
+    assert_same_signature,
+    assert_sparse_gradients_rejected_like_reference,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
-    problem_for,
+    side_by_side,
 )
 
 from optim_lessons.optimizers import Adam, AdamW
@@ -23,16 +28,10 @@ OPTIONS = flag_product(
     maximize=[False, True],
     weight_decay=[0.0, 1e-2, 0.5],
 )
-#: The numeric hyperparameters, each at its default and at a far-off value, on one setting.
-NUMBERS = flag_product(betas=[(0.9, 0.999), (0.5, 0.9)], eps=[1e-8, 1e-2])
 
 
-def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
-    """25 steps of ours and torch's from the same start, every step checked."""
-    return compare_trajectories(
-        AdamW, torch.optim.AdamW, kwargs, steps=25, problem=problem_for(kwargs, kind, dtype),
-        dtype=dtype, groups=groups, check=True,
-    )
+#: 25 steps of ours and torch's from the same start, every step checked.
+run_side_by_side = partial(side_by_side, AdamW, torch.optim.AdamW)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -43,7 +42,7 @@ def test_adamw_matches_torch_for_every_option_combination(options, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("numbers", NUMBERS)
+@pytest.mark.parametrize("numbers", BETAS_AND_EPS)
 def test_adamw_matches_torch_for_other_betas_and_eps(numbers, dtype):
     report = run_side_by_side(dict(numbers, lr=0.02, amsgrad=True, weight_decay=0.1), dtype=dtype)
     assert_same_state(report.ours, report.reference, dtype)
@@ -82,11 +81,8 @@ def test_adamw_matches_torch_with_a_tensor_learning_rate(lr, dtype):
 
 
 def test_adamw_has_torchs_signature_and_defaults():
-    ours = inspect.signature(AdamW).parameters
-    reference = inspect.signature(torch.optim.AdamW).parameters
-    expected = [(p.name, p.kind, p.default) for p in reference.values()]  # switches included
-    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
-    assert ours["weight_decay"].default == 1e-2
+    assert_same_signature(AdamW, torch.optim.AdamW)
+    assert inspect.signature(AdamW).parameters["weight_decay"].default == 1e-2
 
 
 def test_adamw_is_adam_with_decoupled_weight_decay_like_torch():
@@ -102,14 +98,7 @@ def test_adamw_is_adam_with_decoupled_weight_decay_like_torch():
 def test_adamw_state_has_torchs_keys_shapes_dtypes_and_devices():
     report = compare_trajectories(AdamW, torch.optim.AdamW, {"amsgrad": True}, steps=3)
     keys = ["step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
-    for ours, reference in zip(
-        report.ours.state.values(), report.reference.state.values(), strict=True
-    ):
-        assert list(ours) == list(reference) == keys
-        for key in keys:
-            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                reference[key].shape, reference[key].dtype, reference[key].device
-            )
+    assert_state_like_reference(report, keys)
 
 
 @pytest.mark.parametrize(
@@ -145,34 +134,15 @@ def test_adamw_keeps_decoupling_whatever_a_loaded_state_dict_says():
     ids=repr,
 )
 def test_adamw_rejects_invalid_arguments_with_torchs_message(kwargs, message):
-    params = [torch.zeros(2, requires_grad=True)]
-    with pytest.raises(ValueError, match=re.escape(message)):
-        AdamW(params, **kwargs)
-    assert_same_error(lambda: AdamW(params, **kwargs), lambda: torch.optim.AdamW(params, **kwargs))
+    assert_rejects_like_reference(AdamW, torch.optim.AdamW, kwargs, message)
 
 
 def test_adamw_rejects_sparse_gradients_like_torch():
-    def step_with_sparse_grad(cls):
-        param = torch.zeros(3, requires_grad=True)
-        param.grad = torch.zeros(3).to_sparse()
-        cls([param]).step()
-
-    message = assert_same_error(
-        lambda: step_with_sparse_grad(AdamW), lambda: step_with_sparse_grad(torch.optim.AdamW)
-    )
+    message = assert_sparse_gradients_rejected_like_reference(AdamW, torch.optim.AdamW)
     assert message == "Adam does not support sparse gradients, please consider SparseAdam instead"
 
 
-@pytest.mark.parametrize(
-    "make_scheduler",
-    [
-        lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5),
-        lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=0.05, total_steps=25
-        ),
-    ],
-    ids=["StepLR", "OneCycleLR"],
-)
+@pytest.mark.parametrize("make_scheduler", STEP_AND_ONE_CYCLE)
 def test_adamw_composes_with_an_lr_scheduler_like_torch(make_scheduler):
     kwargs = {"lr": 0.02, "weight_decay": 0.3}
     compare_with_scheduler(AdamW, torch.optim.AdamW, kwargs, make_scheduler)

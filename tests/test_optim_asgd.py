@@ -5,7 +5,9 @@ import torch
 from _optim_checks import (
     DTYPES,
     assert_handover_both_ways,
-    assert_same_error,
+    assert_rejects_like_reference,
+    assert_sparse_gradients_rejected_like_reference,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
     one_cpu_thread,  # noqa: F401 (an autouse fixture)
@@ -63,15 +65,7 @@ def test_asgd_matches_torch_with_a_tensor_learning_rate(dtype):
 
 def test_asgd_state_has_torchs_keys_shapes_dtypes_and_devices():
     report = compare_trajectories(ASGD, torch.optim.ASGD, {}, steps=3)
-    pairs = zip(report.ours.state.values(), report.reference.state.values(), strict=True)
-    for ours, reference in pairs:
-        assert list(ours) == list(reference) == ["step", "eta", "mu", "ax"]
-        for key in reference:
-            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                reference[key].shape,
-                reference[key].dtype,
-                reference[key].device,
-            )
+    assert_state_like_reference(report, ["step", "eta", "mu", "ax"])
 
 
 @pytest.mark.parametrize("kwargs", [{"lambd": 0.1, "t0": 5}, {"lr": torch.tensor(0.05), "t0": 12}])
@@ -90,19 +84,11 @@ def test_asgd_state_dict_hands_over_to_and_from_torch(kwargs):
     ids=repr,
 )
 def test_asgd_rejects_invalid_arguments_with_torchs_message(kwargs):
-    params = [torch.zeros(2, requires_grad=True)]
-    assert_same_error(lambda: ASGD(params, **kwargs), lambda: torch.optim.ASGD(params, **kwargs))
+    assert_rejects_like_reference(ASGD, torch.optim.ASGD, kwargs)
 
 
 def test_asgd_rejects_sparse_gradients_like_torch():
-    def step_with_sparse_grad(cls):
-        param = torch.zeros(3, requires_grad=True)
-        param.grad = torch.zeros(3).to_sparse()
-        cls([param]).step()
-
-    assert_same_error(
-        lambda: step_with_sparse_grad(ASGD), lambda: step_with_sparse_grad(torch.optim.ASGD)
-    )
+    assert_sparse_gradients_rejected_like_reference(ASGD, torch.optim.ASGD)
 
 
 def test_asgd_composes_with_an_lr_scheduler_like_torch():

@@ -9,11 +9,13 @@ import torch
 from _optim_checks import (
     DTYPES,
     assert_handover_both_ways,
+    assert_rejects_like_reference,
     assert_same_error,
     compare_with_scheduler,
     flag_product,
     one_cpu_thread,  # noqa: F401 (an autouse fixture)
     problem_for,
+    step_lr,
 )
 
 from optim_lessons.optimizers import LBFGS
@@ -167,8 +169,7 @@ def test_lbfgs_state_dict_hands_over_to_and_from_torch(kwargs):
     "kwargs", [{"lr": -1.0}, {"lr": torch.tensor([0.1, 0.2])}, {"lr": torch.tensor(-0.5)}], ids=repr
 )
 def test_lbfgs_rejects_invalid_arguments_with_torchs_message(kwargs):
-    params = [torch.zeros(2, requires_grad=True)]
-    assert_same_error(lambda: LBFGS(params, **kwargs), lambda: torch.optim.LBFGS(params, **kwargs))
+    assert_rejects_like_reference(LBFGS, torch.optim.LBFGS, kwargs)
 
 
 def test_lbfgs_rejects_several_param_groups_like_torch():
@@ -219,11 +220,8 @@ def test_lbfgs_with_an_empty_group_returns_the_closures_loss_like_torch():
 
 
 def test_lbfgs_composes_with_an_lr_scheduler_like_torch():
-    def make_scheduler(optimizer):
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
-
     compare_with_scheduler(
-        LBFGS, torch.optim.LBFGS, {"max_iter": 3, "line_search_fn": "strong_wolfe"}, make_scheduler
+        LBFGS, torch.optim.LBFGS, {"max_iter": 3, "line_search_fn": "strong_wolfe"}, step_lr
     )
 
 

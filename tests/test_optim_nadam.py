@@ -1,18 +1,23 @@
 """optim_lessons' NAdam follows torch.optim.NAdam step for step, with the same contract."""
 
-import copy
-import inspect
-import re
+
+from functools import partial
 
 import pytest
 import torch
 from _optim_checks import (
+    BETAS_AND_EPS,
     DTYPES,
     assert_handover_both_ways,
-    assert_same_error,
+    assert_rejects_like_reference,
+    assert_same_signature,
+    assert_sparse_gradients_rejected_like_reference,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
-    problem_for,
+    load_old_style_state_dict,
+    one_cycle,
+    side_by_side,
 )
 
 from optim_lessons.optimizers import NAdam
@@ -24,16 +29,10 @@ OPTIONS = flag_product(
     decoupled_weight_decay=[False, True],
     momentum_decay=[4e-3, 0.1],
 )
-#: The numeric hyperparameters, each at its default and at a far-off value, on one setting.
-NUMBERS = flag_product(betas=[(0.9, 0.999), (0.5, 0.9)], eps=[1e-8, 1e-2])
 
 
-def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
-    """25 steps of ours and torch's from the same start, every step checked."""
-    return compare_trajectories(
-        NAdam, torch.optim.NAdam, kwargs, steps=25, problem=problem_for(kwargs, kind, dtype),
-        dtype=dtype, groups=groups, check=True,
-    )
+#: 25 steps of ours and torch's from the same start, every step checked.
+run_side_by_side = partial(side_by_side, NAdam, torch.optim.NAdam)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -44,7 +43,7 @@ def test_nadam_matches_torch_for_every_option_combination(options, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("numbers", NUMBERS)
+@pytest.mark.parametrize("numbers", BETAS_AND_EPS)
 def test_nadam_matches_torch_for_other_betas_and_eps(numbers, dtype):
     report = run_side_by_side(dict(numbers, lr=0.02, weight_decay=0.1), dtype=dtype)
     assert_same_state(report.ours, report.reference, dtype)
@@ -80,23 +79,13 @@ def test_nadam_matches_torch_with_a_tensor_learning_rate(lr, decoupled_weight_de
 
 
 def test_nadam_has_torchs_signature_and_defaults():
-    ours = inspect.signature(NAdam).parameters
-    reference = inspect.signature(torch.optim.NAdam).parameters
-    expected = [(p.name, p.kind, p.default) for p in reference.values()]  # switches included
-    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
+    assert_same_signature(NAdam, torch.optim.NAdam)
 
 
 def test_nadam_state_has_torchs_keys_shapes_dtypes_and_devices():
     report = compare_trajectories(NAdam, torch.optim.NAdam, {}, steps=3)
     keys = ["step", "mu_product", "exp_avg", "exp_avg_sq"]
-    for ours, reference in zip(
-        report.ours.state.values(), report.reference.state.values(), strict=True
-    ):
-        assert list(ours) == list(reference) == keys
-        for key in keys:
-            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                reference[key].shape, reference[key].dtype, reference[key].device
-            )
+    assert_state_like_reference(report, keys)
 
 
 def test_nadam_scalar_state_follows_the_default_dtype_like_torch():
@@ -125,17 +114,11 @@ def test_nadam_state_dict_hands_over_to_and_from_torch(kwargs):
 def test_nadam_loads_an_old_state_dict_like_torch():
     """Older state dicts lack the newer options and count steps with a Python number."""
     report = compare_trajectories(NAdam, torch.optim.NAdam, {"lr": 0.02}, steps=3)
-    old_style = report.reference.state_dict()
-    for group in old_style["param_groups"]:
-        for key in ("maximize", "foreach", "capturable", "differentiable",
-                    "decoupled_weight_decay"):
-            del group[key]
-    for param_state in old_style["state"].values():
-        param_state["step"] = int(param_state["step"])
-        param_state["mu_product"] = float(param_state["mu_product"])
-    for optimizer in (report.ours, report.reference):
-        optimizer.load_state_dict(copy.deepcopy(old_style))
-    assert_same_state(report.ours, report.reference)
+    load_old_style_state_dict(
+        report,
+        ("maximize", "foreach", "capturable", "differentiable", "decoupled_weight_decay"),
+        {"step": int, "mu_product": float},
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,29 +135,14 @@ def test_nadam_loads_an_old_state_dict_like_torch():
     ids=repr,
 )
 def test_nadam_rejects_invalid_arguments_with_torchs_message(kwargs, message):
-    params = [torch.zeros(2, requires_grad=True)]
-    with pytest.raises(ValueError, match=re.escape(message)):
-        NAdam(params, **kwargs)
-    assert_same_error(
-        lambda: NAdam(params, **kwargs), lambda: torch.optim.NAdam(params, **kwargs)
-    )
+    assert_rejects_like_reference(NAdam, torch.optim.NAdam, kwargs, message)
 
 
 def test_nadam_rejects_sparse_gradients_like_torch():
-    def step_with_sparse_grad(cls):
-        param = torch.zeros(3, requires_grad=True)
-        param.grad = torch.zeros(3).to_sparse()
-        cls([param]).step()
-
-    message = assert_same_error(
-        lambda: step_with_sparse_grad(NAdam), lambda: step_with_sparse_grad(torch.optim.NAdam)
-    )
+    message = assert_sparse_gradients_rejected_like_reference(NAdam, torch.optim.NAdam)
     assert message == "NAdam does not support sparse gradients"
 
 
 def test_nadam_composes_with_an_lr_scheduler_like_torch():
-    def make_scheduler(optimizer):
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=25)
-
     kwargs = {"weight_decay": 0.1, "decoupled_weight_decay": True}
-    compare_with_scheduler(NAdam, torch.optim.NAdam, kwargs, make_scheduler)
+    compare_with_scheduler(NAdam, torch.optim.NAdam, kwargs, one_cycle())

@@ -5,7 +5,9 @@ import torch
 from _optim_checks import (
     DTYPES,
     assert_handover_both_ways,
-    assert_same_error,
+    assert_rejects_like_reference,
+    assert_sparse_gradients_rejected_like_reference,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
     one_cpu_thread,  # noqa: F401 (an autouse fixture)
@@ -66,15 +68,7 @@ def test_rmsprop_state_has_torchs_keys_shapes_dtypes_and_devices():
         ),
     ]:
         report = compare_trajectories(RMSprop, torch.optim.RMSprop, kwargs, steps=3)
-        pairs = zip(report.ours.state.values(), report.reference.state.values(), strict=True)
-        for ours, reference in pairs:
-            assert list(ours) == list(reference) == keys
-            for key in reference:
-                assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                    reference[key].shape,
-                    reference[key].dtype,
-                    reference[key].device,
-                )
+        assert_state_like_reference(report, keys)
 
 
 @pytest.mark.parametrize(
@@ -99,21 +93,11 @@ def test_rmsprop_state_dict_hands_over_to_and_from_torch(kwargs):
     ids=repr,
 )
 def test_rmsprop_rejects_invalid_arguments_with_torchs_message(kwargs):
-    params = [torch.zeros(2, requires_grad=True)]
-    assert_same_error(
-        lambda: RMSprop(params, **kwargs), lambda: torch.optim.RMSprop(params, **kwargs)
-    )
+    assert_rejects_like_reference(RMSprop, torch.optim.RMSprop, kwargs)
 
 
 def test_rmsprop_rejects_sparse_gradients_like_torch():
-    def step_with_sparse_grad(cls):
-        param = torch.zeros(3, requires_grad=True)
-        param.grad = torch.zeros(3).to_sparse()
-        cls([param]).step()
-
-    assert_same_error(
-        lambda: step_with_sparse_grad(RMSprop), lambda: step_with_sparse_grad(torch.optim.RMSprop)
-    )
+    assert_sparse_gradients_rejected_like_reference(RMSprop, torch.optim.RMSprop)
 
 
 def test_rmsprop_composes_with_an_lr_scheduler_like_torch():

@@ -5,7 +5,9 @@ import torch
 from _optim_checks import (
     DTYPES,
     assert_handover_both_ways,
-    assert_same_error,
+    assert_rejects_like_reference,
+    assert_sparse_gradients_rejected_like_reference,
+    assert_state_like_reference,
     compare_with_scheduler,
     flag_product,
     one_cpu_thread,  # noqa: F401 (an autouse fixture)
@@ -57,15 +59,7 @@ def test_rprop_matches_torch_with_a_tensor_learning_rate(dtype):
 @pytest.mark.parametrize("kind", ["dense", "complex"])
 def test_rprop_state_has_torchs_keys_shapes_dtypes_and_devices(kind):
     report = compare_trajectories(Rprop, torch.optim.Rprop, {}, steps=3, kind=kind)
-    pairs = zip(report.ours.state.values(), report.reference.state.values(), strict=True)
-    for ours, reference in pairs:
-        assert list(ours) == list(reference) == ["step", "prev", "step_size"]
-        for key in reference:
-            assert (ours[key].shape, ours[key].dtype, ours[key].device) == (
-                reference[key].shape,
-                reference[key].dtype,
-                reference[key].device,
-            )
+    assert_state_like_reference(report, ["step", "prev", "step_size"])
 
 
 @pytest.mark.parametrize(
@@ -87,19 +81,11 @@ def test_rprop_state_dict_hands_over_to_and_from_torch(kwargs):
     ids=repr,
 )
 def test_rprop_rejects_invalid_arguments_with_torchs_message(kwargs):
-    params = [torch.zeros(2, requires_grad=True)]
-    assert_same_error(lambda: Rprop(params, **kwargs), lambda: torch.optim.Rprop(params, **kwargs))
+    assert_rejects_like_reference(Rprop, torch.optim.Rprop, kwargs)
 
 
 def test_rprop_rejects_sparse_gradients_like_torch():
-    def step_with_sparse_grad(cls):
-        param = torch.zeros(3, requires_grad=True)
-        param.grad = torch.zeros(3).to_sparse()
-        cls([param]).step()
-
-    assert_same_error(
-        lambda: step_with_sparse_grad(Rprop), lambda: step_with_sparse_grad(torch.optim.Rprop)
-    )
+    assert_sparse_gradients_rejected_like_reference(Rprop, torch.optim.Rprop)
 
 
 def test_rprop_composes_with_an_lr_scheduler_like_torch():

@@ -1,27 +1,28 @@
 """optim_lessons' SGD follows torch.optim.SGD step for step, with the same contract."""
 
 import copy
-import inspect
 import math
 import pickle
-import re
+from functools import partial
 
 import pytest
 import torch
 from _optim_checks import (
     DTYPES,
+    STEP_AND_ONE_CYCLE,
     assert_handover_both_ways,
+    assert_rejects_like_reference,
     assert_same_error,
+    assert_same_signature,
     compare_with_scheduler,
     flag_product,
+    side_by_side,
 )
 
 from optim_lessons.optimizers import SGD
 from optim_lessons.parity import (
     assert_same_state,
     compare_trajectories,
-    make_problem,
-    upside_down,
 )
 
 #: (momentum, dampening, nesterov): plain SGD, heavy ball, damped heavy ball, Nesterov.
@@ -36,16 +37,8 @@ def sgd_kwargs(momentum_form, **rest):
     return dict(rest, momentum=momentum, dampening=dampening, nesterov=nesterov)
 
 
-def run_side_by_side(kwargs, *, dtype, kind="dense", groups=None):
-    """25 steps of ours and torch's from the same start, every step checked; with maximize=True
-    both climb the negated loss, which stays bounded."""
-    problem = make_problem(kind, dtype)
-    if kwargs.get("maximize"):
-        problem = upside_down(problem)
-    return compare_trajectories(
-        SGD, torch.optim.SGD, kwargs, steps=25, problem=problem, dtype=dtype, groups=groups,
-        check=True,
-    )
+#: 25 steps of ours and torch's from the same start, every step checked.
+run_side_by_side = partial(side_by_side, SGD, torch.optim.SGD)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -159,10 +152,7 @@ def test_sgd_loads_a_state_dict_that_lacks_the_newer_options_like_torch():
 
 
 def test_sgd_has_torchs_signature_and_defaults():
-    ours = inspect.signature(SGD).parameters
-    reference = inspect.signature(torch.optim.SGD).parameters
-    expected = [(p.name, p.kind, p.default) for p in reference.values()]  # switches included
-    assert [(p.name, p.kind, p.default) for p in ours.values()] == expected
+    assert_same_signature(SGD, torch.optim.SGD)
 
 @pytest.mark.parametrize(
     "kwargs, message",
@@ -181,10 +171,7 @@ def test_sgd_has_torchs_signature_and_defaults():
     ids=repr,
 )
 def test_sgd_rejects_invalid_arguments_with_torchs_message(kwargs, message):
-    params = [torch.zeros(2, requires_grad=True)]
-    with pytest.raises(ValueError, match=re.escape(message)):
-        SGD(params, **kwargs)
-    assert_same_error(lambda: SGD(params, **kwargs), lambda: torch.optim.SGD(params, **kwargs))
+    assert_rejects_like_reference(SGD, torch.optim.SGD, kwargs, message)
 
 
 def test_sgd_accepts_a_nan_learning_rate_like_torch():
@@ -194,16 +181,7 @@ def test_sgd_accepts_a_nan_learning_rate_like_torch():
     assert math.isnan(torch.optim.SGD(params, lr=float("nan")).defaults["lr"])
 
 
-@pytest.mark.parametrize(
-    "make_scheduler",
-    [
-        lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5),
-        lambda optimizer: torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=0.05, total_steps=25
-        ),
-    ],
-    ids=["StepLR", "OneCycleLR"],
-)
+@pytest.mark.parametrize("make_scheduler", STEP_AND_ONE_CYCLE)
 def test_sgd_composes_with_an_lr_scheduler_like_torch(make_scheduler):
     kwargs = {"lr": 0.02, "momentum": 0.9, "nesterov": True}
     compare_with_scheduler(SGD, torch.optim.SGD, kwargs, make_scheduler)
