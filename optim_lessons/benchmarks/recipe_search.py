@@ -515,6 +515,7 @@ def recipe_tables(path: str | os.PathLike = RESULTS) -> str:
     results = load_results(path)
     planned = len(planned_runs())
     seconds = sum(r["wall_seconds"] for r in results.values())
+    cpu_seconds = sum(r["cpu_seconds"] for r in results.values())
     return "\n\n".join(
         [
             "SGD (Nesterov momentum 0.9), one-cycle, 20 epochs, batch 64 unless stated; "
@@ -526,8 +527,8 @@ def recipe_tables(path: str | os.PathLike = RESULTS) -> str:
             "batch order all change with the seed):",
             seeds_table(results),
             f"{len(results)} of {planned} runs in {Path(path).name}, "
-            f"{seconds / 60:.0f} min of wall time in all. Computed on:\n"
-            + (environment_summary(path) or "(no header)"),
+            f"{seconds / 60:.0f} min of wall time ({cpu_seconds / 60:.0f} min of CPU time) in all. "
+            "Computed on:\n" + (environment_summary(path) or "(no header)"),
         ]
     )
 
