@@ -61,6 +61,18 @@ def flag_product(**choices: Iterable[Any]) -> list[Any]:
 BETAS_AND_EPS = flag_product(betas=[(0.9, 0.999), (0.5, 0.9)], eps=[1e-8, 1e-2])
 
 
+#: The constructor errors that Adamax, NAdam and RAdam share, one bad value per row, with
+#: torch's message word for word. A class that checks more (NAdam's momentum_decay) adds rows.
+ADAM_FAMILY_ERRORS: list[tuple[dict[str, Any], str]] = [
+    ({"lr": -1.0}, "Invalid learning rate: -1.0"),
+    ({"lr": torch.tensor([0.1, 0.2])}, "Tensor lr must be 1-element"),
+    ({"eps": -1e-8}, "Invalid epsilon value: -1e-08"),
+    ({"betas": (1.0, 0.0)}, "Invalid beta parameter at index 0: 1.0"),
+    ({"betas": (0.0, 1.0)}, "Invalid beta parameter at index 1: 1.0"),
+    ({"weight_decay": -1}, "Invalid weight_decay value: -1"),
+]
+
+
 def problem_for(
     kwargs: dict[str, Any], kind: str = "dense", dtype: torch.dtype = torch.float64
 ) -> Problem:

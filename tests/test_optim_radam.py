@@ -6,6 +6,7 @@ from functools import partial
 import pytest
 import torch
 from _optim_checks import (
+    ADAM_FAMILY_ERRORS,
     BETAS_AND_EPS,
     DTYPES,
     assert_handover_both_ways,
@@ -118,14 +119,7 @@ def test_radam_loads_an_old_state_dict_like_torch():
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [
-        ({"lr": -1.0}, "Invalid learning rate: -1.0"),
-        ({"lr": torch.tensor([0.1, 0.2])}, "Tensor lr must be 1-element"),
-        ({"eps": -1e-8}, "Invalid epsilon value: -1e-08"),
-        ({"betas": (1.0, 0.0)}, "Invalid beta parameter at index 0: 1.0"),
-        ({"betas": (0.0, 1.0)}, "Invalid beta parameter at index 1: 1.0"),
-        ({"weight_decay": -1}, "Invalid weight_decay value: -1"),
-    ],
+    ADAM_FAMILY_ERRORS,
     ids=repr,
 )
 def test_radam_rejects_invalid_arguments_with_torchs_message(kwargs, message):
