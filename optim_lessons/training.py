@@ -249,7 +249,10 @@ def evaluate(
 
 
 def _scheduler_metric_needed(scheduler: Any) -> bool:
-    return isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    """torch's ReduceLROnPlateau and the book's both step on a measured loss."""
+    from optim_lessons.schedulers import ReduceLROnPlateau
+
+    return isinstance(scheduler, (torch.optim.lr_scheduler.ReduceLROnPlateau, ReduceLROnPlateau))
 
 
 def train(
@@ -290,8 +293,10 @@ def train(
             The model's initial weights are fixed *before* this call (``set_seed`` then build).
         criterion: the loss, ``nn.CrossEntropyLoss()`` by default.
         scheduler: a learning-rate scheduler, stepped once per epoch or once per batch
-            (``scheduler_step``); ``ReduceLROnPlateau`` receives the epoch's test loss (the
-            training loss when there is no test loader).
+            (``scheduler_step``); ``ReduceLROnPlateau`` (torch's or the book's) receives the
+            loss on ``test_loader`` after each epoch (the training loss when there is none), so
+            give it a validation loader there: a schedule tuned on the test set makes the test
+            accuracy an optimistic guess.
         progress: show a ``tqdm`` progress bar.
         max_steps: stop after this many optimizer steps in total (the last epoch is then
             partial, and is still evaluated).

@@ -563,3 +563,21 @@ def test_the_end_of_epoch_check_of_a_gpu_run_names_the_first_bad_step() -> None:
         "The loss is inf at step 13 (batch 2 of epoch 2): on a GPU the loss is looked at when "
         "the epoch ends, so the steps up to the end of this epoch have been taken with it."
     )
+
+
+def test_the_books_reduce_lr_on_plateau_steps_on_the_epochs_loss_like_torchs():
+    from optim_lessons.schedulers import ReduceLROnPlateau
+
+    losses = {}
+    for name, plateau in (("torch", torch.optim.lr_scheduler.ReduceLROnPlateau),
+                          ("ours", ReduceLROnPlateau)):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        scheduler = plateau(optimizer, patience=0, factor=0.5)
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,))) for _ in range(4)]
+        history = train(model, optimizer, batches, batches[:1], epochs=4, scheduler=scheduler,
+                        progress=False)
+        losses[name] = (history.test_loss, history.lr)
+    assert losses["ours"] == losses["torch"]
+    assert len(set(losses["ours"][1])) > 1  # the rate was cut at least once
