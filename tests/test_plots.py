@@ -12,9 +12,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from optim_lessons.playground.animations import animate_trajectories  # noqa: E402
 from optim_lessons.playground.plots import (  # noqa: E402
     COLORS,
-    animate_trajectories,
     default_title,
     plot_1d_descent,
     plot_curves,

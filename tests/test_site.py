@@ -9,7 +9,7 @@ phone's 390 px; the checks below read what the browser saw there:
 - the navigation lists every page of `_toc.yml`, under its part's caption;
 - a notebook page's Colab button opens exactly that notebook on GitHub's main branch;
 - every animation a notebook stores is on its page and plays there: the book's own player
-  (`playground.plots.animate_trajectories`, a picture with SVG paths drawn by a script)
+  (`playground.animations.animate_trajectories`, a picture with SVG paths drawn by a script)
   answers its slider and its play button; a matplotlib `to_jshtml` animation shows a frame;
 - every formula is typeset (KaTeX, at build time) with the fonts the site serves itself, and
   no TeX delimiter is left in the text;

@@ -34,7 +34,8 @@ import ipywidgets as widgets
 import torch
 from matplotlib.figure import Figure
 
-from optim_lessons.playground.plots import animate_trajectories, plot_losses, plot_trajectories
+from optim_lessons.playground.animations import animate_trajectories
+from optim_lessons.playground.plots import plot_losses, plot_trajectories
 from optim_lessons.playground.surfaces import (
     SURFACES,
     Surface,
