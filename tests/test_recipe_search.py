@@ -15,10 +15,12 @@ from optim_lessons.benchmarks.recipe_search import (
     SEEDS,
     SWEEP,
     VAL_SIZE,
-    load_results,
     planned_runs,
     read_records,
     recipe_record,
+)
+from optim_lessons.benchmarks.recipe_tables import (
+    load_results,
     recipe_tables,
     seeds_table,
     sweep_table,

@@ -3,7 +3,7 @@
 In a live kernel (Jupyter, Colab) the explorer redraws on every change. On the published
 site no Python runs, so each chapter pairs the explorer with a kernel-free animation of the
 same settings (:meth:`SurfaceExplorer.animate`, or
-:func:`optim_lessons.playground.plots.animate_trajectories`).
+:func:`optim_lessons.playground.animations.animate_trajectories`).
 
 >>> import torch
 >>> from optim_lessons.playground.widgets import surface_explorer
@@ -390,7 +390,7 @@ class SurfaceExplorer:
 
     def animate(self, frames: int = 60, interval: int = 100) -> Any:
         """The current run as a kernel-free animation (see
-        :func:`~optim_lessons.playground.plots.animate_trajectories`), for the published site."""
+        :func:`~.animations.animate_trajectories`), for the published site."""
         if self.trajectory is None:
             raise RuntimeError("the current settings produced no trajectory")
         return animate_trajectories(
