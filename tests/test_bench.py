@@ -10,7 +10,7 @@ import pytest
 import torch
 from _optim_checks import one_cpu_thread  # noqa: F401 (an autouse fixture)
 
-from optim_lessons.benchmarks import bench, roofline
+from optim_lessons.benchmarks import bench, bench_models, bench_report, roofline
 
 BANDWIDTH = 10e9  # bytes per second: a made-up speed, so the roofline column is predictable
 
@@ -45,13 +45,13 @@ def test_the_roofline_column_is_the_bytes_over_the_bandwidth(tiny_rows):
     assert adam.roofline_ms == pytest.approx(50_890 * 28 / BANDWIDTH * 1e3)
     assert sgd.roofline_ms == pytest.approx(50_890 * 20 / BANDWIDTH * 1e3)
     fastest_torch = min(adam.median(label) for label in ("for-loop", "foreach", "fused"))
-    assert adam.percent_of_roofline(bench.TORCH_LABELS) == pytest.approx(
+    assert adam.percent_of_roofline(bench_report.TORCH_LABELS) == pytest.approx(
         roofline.percent_of_roofline(fastest_torch, adam.roofline_ms)
     )
 
 
 def test_the_table_has_a_header_a_rule_and_one_line_per_row(tiny_rows):
-    lines = bench.format_table(tiny_rows).splitlines()
+    lines = bench_report.format_table(tiny_rows).splitlines()
     header = lines[0].split()
     assert header[:6] == ["optimizer", "size", "params", "ours", "for-loop", "ours/loop"]
     assert "triton" not in header  # only where some row ran on CUDA
@@ -70,13 +70,13 @@ def test_the_table_has_a_header_a_rule_and_one_line_per_row(tiny_rows):
 
 
 def test_the_spread_table_has_a_line_per_implementation(tiny_rows):
-    lines = bench.format_spread(tiny_rows).splitlines()
+    lines = bench_report.format_spread(tiny_rows).splitlines()
     assert len(lines) == 1 + sum(len(row.samples_ms) for row in tiny_rows)
 
 
 def test_the_goal_summary_names_the_optimizers_that_miss_it(tiny_rows):
-    summary = bench.goal_summary(tiny_rows, "small")
-    misses = [r.optimizer for r in tiny_rows if r.ratio > bench.GOAL_RATIO]
+    summary = bench_report.goal_summary(tiny_rows, "small")
+    misses = [r.optimizer for r in tiny_rows if r.ratio > bench_report.GOAL_RATIO]
     assert ("all met" in summary) == (not misses)
     for name in misses:
         assert name in summary
@@ -89,7 +89,7 @@ def test_the_fast_columns_come_from_optim_lessons_fast(monkeypatch):
     row = bench.time_optimizer("SGD", "small", repeats=2, min_repeats=2, warmup=1)
     assert set(row.samples_ms) == {"ours", "for-loop", "foreach", "fused", "flat", "compiled"}
     assert row.paired_ratio("flat", "foreach") > 0
-    summary = bench.goal_summary([row], "small")
+    summary = bench_report.goal_summary([row], "small")
     assert "flat <= 1.0x torch foreach at small): SGD" in summary
     assert "compiled <= 1.1x torch fused at small): SGD" in summary
 
@@ -118,7 +118,8 @@ def test_an_implementation_that_cannot_run_here_is_left_out_and_named(monkeypatc
     )
     row = bench.time_optimizer("SGD", "small", repeats=2, min_repeats=2, warmup=1)
     assert "compiled" not in row.samples_ms
-    assert "no compiled column: torch.compile needs a C++ compiler" in bench.format_table([row])
+    table = bench_report.format_table([row])
+    assert "no compiled column: torch.compile needs a C++ compiler" in table
 
 
 def test_the_default_plan_times_all_fifteen_small_and_the_fast_four_large():
@@ -133,19 +134,19 @@ def test_the_default_plan_times_all_fifteen_small_and_the_fast_four_large():
 
 
 def test_muon_is_timed_on_the_weight_matrices_only():
-    params = bench.make_params("Muon", "small", "cpu")
+    params = bench_models.make_params("Muon", "small", "cpu")
     assert [tuple(p.shape) for p in params] == [(64, 784), (10, 64)]
 
 
 def test_sparse_adam_is_timed_on_an_embedding_table_with_a_sparse_gradient():
-    (table,) = bench.make_params("SparseAdam", "small", "cpu")
-    assert tuple(table.shape) == bench.EMBEDDING_SHAPES["small"]
+    (table,) = bench_models.make_params("SparseAdam", "small", "cpu")
+    assert tuple(table.shape) == bench_models.EMBEDDING_SHAPES["small"]
     assert table.grad.is_sparse
 
 
 def test_the_large_and_deep_models_have_about_five_million_parameters():
-    assert sum(p.numel() for p in bench.large_mlp().parameters()) == 5_088_010
-    deep = list(bench.deep_mlp().parameters())
+    assert sum(p.numel() for p in bench_models.large_mlp().parameters()) == 5_088_010
+    deep = list(bench_models.deep_mlp().parameters())
     assert (sum(p.numel() for p in deep), len(deep)) == (5_241_442, 68)
 
 
@@ -155,12 +156,12 @@ def test_a_step_leaves_the_filled_gradients_unchanged(name):
     # implementation changes them.
     from optim_lessons.fast import flat
 
-    base = bench.make_params(name, "small", "cpu")
+    base = bench_models.make_params(name, "small", "cpu")
     classes = [bench.our_class(name), bench.torch_class(name)]
     if name in bench.FAST_PATHS:
         classes.append(getattr(flat, bench.FAST_PATHS[name][0]))
     for cls in classes:
-        params = bench.clone_params(base)
+        params = bench_models.clone_params(base)
         optimizer = cls(params, **bench.BENCH_KWARGS.get(name, {}))
         closure = (lambda: torch.tensor(1.0)) if name == "LBFGS" else None
         optimizer.step(closure)
@@ -173,7 +174,7 @@ def test_a_step_leaves_the_filled_gradients_unchanged(name):
 
 
 def test_lbfgs_with_a_fixed_loss_stops_after_one_inner_iteration():
-    params = bench.clone_params(bench.make_params("LBFGS", "small", "cpu"))
+    params = bench_models.clone_params(bench_models.make_params("LBFGS", "small", "cpu"))
     optimizer = bench.torch_class("LBFGS")(params)
     calls = []
 
@@ -189,7 +190,7 @@ def test_lbfgs_with_a_fixed_loss_stops_after_one_inner_iteration():
 def test_the_command_line_prints_the_table_and_writes_it_with_its_environment(
     capsys, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(bench, "cpu_has_bfloat16", lambda: False)
+    monkeypatch.setattr(bench_report, "cpu_has_bfloat16", lambda: False)
     output = tmp_path / "bench.md"
     rows = bench.main(
         ["--sizes", "small", "--optimizers", "SGD,LBFGS,Muon", "--repeats", "2", "--warmup", "1"]
@@ -203,7 +204,7 @@ def test_the_command_line_prints_the_table_and_writes_it_with_its_environment(
     written = output.read_text()
     for key in ("- cpu: ", "- torch: ", "- threads: 1", "- bandwidth: copy "):
         assert key in written
-    assert bench.format_table(rows).splitlines()[0] in written
+    assert bench_report.format_table(rows).splitlines()[0] in written
 
 
 def test_the_streamed_roofline_moves_the_bytes_of_a_step_in_the_same_rounds():
@@ -215,5 +216,5 @@ def test_the_streamed_roofline_moves_the_bytes_of_a_step_in_the_same_rounds():
     stream = bench.StreamPass(50_890 * 28, torch.device("cpu"))
     # 16 bytes per number (three reads and one write), 28 bytes per Adam parameter
     assert [b.numel() for b in stream.buffers] == [50_890 * 28 // 16] * 3
-    assert "stream" in bench.format_spread([row])
-    assert "stream" not in bench.format_table([row]).splitlines()[0]
+    assert "stream" in bench_report.format_spread([row])
+    assert "stream" not in bench_report.format_table([row]).splitlines()[0]

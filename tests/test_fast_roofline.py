@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optim_lessons.benchmarks import bench, roofline
+from optim_lessons.benchmarks import bench, bench_models, roofline
 from optim_lessons.training import optimizer_state_bytes
 
 
@@ -25,7 +25,7 @@ def test_every_optimizer_but_lbfgs_has_a_traffic_entry():
 @pytest.mark.parametrize("name", sorted(roofline.TRAFFIC))
 def test_the_states_a_step_touches_are_the_state_the_optimizer_keeps(name):
     traffic = roofline.TRAFFIC[name]
-    params = bench.clone_params(bench.make_params(name, "small", "cpu"))
+    params = bench_models.clone_params(bench_models.make_params(name, "small", "cpu"))
     n_params = sum(p.numel() for p in params)
     optimizer = bench.our_class(name)(params, **bench.BENCH_KWARGS.get(name, {}))
     for _ in range(2):
