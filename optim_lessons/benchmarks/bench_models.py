@@ -10,47 +10,6 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-#: Hyperparameters that differ from the class defaults. Plain SGD is a single ``add_``;
-#: SGD with momentum is the one people use, and it has state to keep.
-BENCH_KWARGS: dict[str, dict] = {"SGD": {"momentum": 0.9}}
-
-#: The optimizers with fast paths in optim_lessons.fast, and their classes there.
-FAST_PATHS = {
-    "SGD": ("FlatSGD", "CompiledSGD"),
-    "Adam": ("FlatAdam", "CompiledAdam"),
-    "AdamW": ("FlatAdamW", "CompiledAdamW"),
-    "Adagrad": ("FlatAdagrad", "CompiledAdagrad"),
-}
-TRITON_PATHS = {"Adam": "TritonAdam", "AdamW": "TritonAdamW"}
-
-#: The goals: ours at most GOAL_RATIO x torch's for-loop step; flat at most torch's foreach;
-#: compiled at most COMPILED_GOAL x torch's fused.
-GOAL_RATIO = 1.25
-FLAT_GOAL = 1.0
-COMPILED_GOAL = 1.1
-
-#: Notes printed under the table for the optimizers that need a special set-up.
-SETUP_NOTES = {
-    "LBFGS": "closure returns a fixed loss, .grad left as is (one inner iteration, no history)",
-    "Muon": "2-D weights only (Muon takes no biases); the roofline is a loose lower bound",
-    "SparseAdam": "embedding table with sparse gradients; roofline over the rows it touches",
-    "SGD": "momentum=0.9",
-}
-
-#: Why Muon is slow on most CPUs, printed whenever Muon is timed or left out.
-MUON_NOTE = (
-    "Muon orthogonalizes each update with five Newton-Schulz iterations, three matrix products "
-    "each, and runs them in bfloat16, as on a GPU. A CPU without bfloat16 arithmetic "
-    "(no AVX512_BF16 or AMX) converts every bfloat16 product to float32 and back in software, "
-    "far from its float32 speed: on the large model's 6400 x 784 matrix that is tens of seconds "
-    "per step. The default run leaves Muon at large out; --all times it."
-)
-
-#: Column order of the implementations in the table.
-LABELS = ("ours", "for-loop", "foreach", "fused", "flat", "compiled", "triton")
-OURS_LABELS = ("ours", "flat", "compiled", "triton")
-TORCH_LABELS = ("for-loop", "foreach", "fused")
-
 #: The model sizes the benchmark knows.
 SIZES = ("small", "large", "deep")
 
