@@ -31,7 +31,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 # npm ci reinstalls node_modules exactly as package-lock.json says, only when it changes.
 $(NODE_STAMP): package.json package-lock.json
-	@command -v npm >/dev/null || { echo "The book needs Node.js and npm (Debian: apt-get install nodejs npm)"; exit 1; }
+	@command -v npm >/dev/null || { echo "The book needs Node.js and npm (Debian: apt-get install nodejs, and npm where nodejs does not bring it)"; exit 1; }
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
