@@ -67,6 +67,7 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
+from optim_lessons.distributed import sharded
 from optim_lessons.optimizers._common import (
     as_scalar,
     evaluate_closure,
@@ -77,9 +78,24 @@ from optim_lessons.optimizers._common import (
 __all__ = ["Adafactor", "adafactor_update"]
 
 
-def _squared_mean(grad: Tensor, dim: int) -> Tensor:
-    """mean(g^2) along ``dim``, as a squared norm so that no temporary as large as g is made."""
-    return torch.linalg.vector_norm(grad, dim=dim, keepdim=True).square_().div_(grad.size(dim))
+def _squared_mean(grad: Tensor, dim: int, like: Tensor | None = None) -> Tensor:
+    """mean(g^2) along ``dim``, as a squared norm so that no temporary as large as g is made.
+
+    ``grad`` may be the local piece of a sharded gradient ``like``: where ``dim`` is the
+    dimension split over the ranks, the pieces' sums of squares are added up over the ranks
+    before the division by the whole length."""
+    if like is None or sharded.shard_dim(like) != dim % like.dim():
+        return torch.linalg.vector_norm(grad, dim=dim, keepdim=True).square_().div_(grad.size(dim))
+    sums = torch.linalg.vector_norm(grad, dim=dim, keepdim=True).square_()
+    return sharded.all_sum(sums, like).div_(like.size(dim))
+
+
+def _mean_over_rows(row_var: Tensor, like: Tensor) -> Tensor:
+    """mean(R) over the rows (dimension -2), with the rows of a sharded ``like`` on every rank."""
+    if sharded.shard_dim(like) != like.dim() - 2:
+        return row_var.mean(dim=-2, keepdim=True)
+    total = sharded.all_sum(row_var.sum(dim=-2, keepdim=True), like)
+    return total.div_(like.size(-2))
 
 
 def adafactor_update(
@@ -103,7 +119,16 @@ def adafactor_update(
     A parameter with two or more dimensions passes ``row_var`` and ``col_var``; a vector or
     scalar passes ``variance`` (the others ``None``). Writes into ``param``, the given state
     tensors and ``step``; ``grad`` is only read.
+
+    ``param`` and ``grad`` may be DTensors sharded over several ranks (FSDP2); the state then
+    holds this rank's rows of $R$ (or its columns of $C$) and the whole other factor, as
+    plain tensors. Three numbers of the step need the whole tensor, and are summed over the
+    ranks: RMS(theta), mean(R) and RMS(U). The factor along the split dimension needs one sum per
+    row or column. For an $n \times m$ matrix split by rows, a rank sends per step the
+    all-reduce of $m + 3$ numbers (and of 2 for a vector), not the matrix.
     """
+    whole = param
+    param, grad = sharded.local(param), sharded.local(grad)
     if maximize:
         grad = -grad
     step += 1
@@ -111,22 +136,24 @@ def adafactor_update(
 
     one_minus_beta2 = t**beta2_decay  # 1 - beta2_hat_t = t^tau
     rho = min(lr, 1 / (t**0.5))  # rho_t = min(lr, 1 / sqrt(t))
-    alpha = max(eps2, param.norm(2).item() / (param.numel() ** 0.5)) * rho  # alpha_t
+    rms_param = sharded.global_norm(whole).item() / (whole.numel() ** 0.5)  # RMS(theta)
+    alpha = max(eps2, rms_param) * rho  # alpha_t
     if weight_decay != 0:
         param.mul_(1 - lr * weight_decay)  # theta = (1 - lr lambda) theta
 
     if grad.dim() > 1:
-        row_var.lerp_(_squared_mean(grad, -1), one_minus_beta2)  # R_t
-        col_var.lerp_(_squared_mean(grad, -2), one_minus_beta2)  # C_t
+        row_var.lerp_(_squared_mean(grad, -1, whole), one_minus_beta2)  # R_t
+        col_var.lerp_(_squared_mean(grad, -2, whole), one_minus_beta2)  # C_t
         var_estimate = row_var @ col_var  # R_t C_t (outer product)
-        var_estimate.div_(row_var.mean(dim=-2, keepdim=True).clamp_(min=eps1))  # / mean(R_t)
+        var_estimate.div_(_mean_over_rows(row_var, whole).clamp_(min=eps1))  # / mean(R_t)
     else:
         variance.lerp_(grad * grad, one_minus_beta2)  # V_t
         var_estimate = variance.clone()
 
     # U_t = g / max(sqrt(V), eps1), written as rsqrt(max(V, eps1^2)) * g.
     update = var_estimate.clamp_(min=eps1 * eps1).rsqrt_().mul_(grad)
-    clip = max(1.0, update.norm(2).item() / ((update.numel() ** 0.5) * d))  # max(1, RMS(U)/d)
+    update_norm = sharded.global_norm(update, whole).item()
+    clip = max(1.0, update_norm / ((whole.numel() ** 0.5) * d))  # max(1, RMS(U)/d)
     param.add_(update, alpha=-alpha / clip)  # theta_t = theta - alpha_t U_t / clip
 
 
@@ -198,14 +225,15 @@ class Adafactor(torch.optim.Optimizer):
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = torch.tensor(0.0, dtype=scalar_dtype())  # on the CPU
-                    if p.grad.dim() > 1:
-                        row_shape, col_shape = list(p.grad.shape), list(p.grad.shape)
+                    grad = sharded.local(p.grad)  # this rank's piece, if the gradient is sharded
+                    if grad.dim() > 1:
+                        row_shape, col_shape = list(grad.shape), list(grad.shape)
                         row_shape[-1], col_shape[-2] = 1, 1
-                        state["row_var"] = p.grad.new_zeros(row_shape)  # one per row
-                        state["col_var"] = p.grad.new_zeros(col_shape)  # one per column
+                        state["row_var"] = grad.new_zeros(row_shape)  # one per row
+                        state["col_var"] = grad.new_zeros(col_shape)  # one per column
                     else:
                         state["variance"] = torch.zeros_like(
-                            p.grad, memory_format=torch.preserve_format
+                            grad, memory_format=torch.preserve_format
                         )
                 adafactor_update(
                     p,

@@ -58,6 +58,8 @@ import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
 
+from optim_lessons.distributed import sharded
+
 from ._common import as_scalar, evaluate_closure
 
 __all__ = ["Muon", "adjusted_learning_rate", "muon_update", "zeropower_via_newton_schulz"]
@@ -130,14 +132,26 @@ def muon_update(
     """One Muon step for one weight matrix.
 
     Writes into ``param`` and ``momentum_buffer``; ``grad`` is only read.
+
+    ``param``, ``grad`` and ``momentum_buffer`` may be DTensors sharded over several ranks
+    (FSDP2). The momentum is element-wise and stays sharded, but Newton-Schulz multiplies whole
+    matrices: orthogonalizing each rank's block of rows on its own would give a different (and
+    wrong) update. So every rank gathers the whole matrix $\tilde B_t$, runs the iteration
+    on it, and keeps its own rows of the result. Per step and per $n \times m$ matrix over
+    $N$ ranks, a rank sends its $nm/N$ numbers to each of the others (an all-gather,
+    $nm(N-1)/N$ numbers over a ring), and every rank repeats the same Newton-Schulz work.
     """
     if grad.ndim != 2:
         raise ValueError("Param gradient must be a 2D matrix")
     momentum_buffer.lerp_(grad, 1 - momentum)  # B_t = mu B + (1 - mu) g
     update = grad.lerp(momentum_buffer, momentum) if nesterov else momentum_buffer  # B~_t
-    orthogonal = zeropower_via_newton_schulz(update, ns_coefficients, ns_steps, eps)  # X_ns
+    whole = sharded.full(update)  # the whole matrix (an all-gather when it is sharded)
+    orthogonal = zeropower_via_newton_schulz(whole, ns_coefficients, ns_steps, eps)  # X_ns
     param.mul_(1 - lr * weight_decay)  # theta = (1 - lr lambda) theta
-    param.add_(orthogonal, alpha=-adjusted_learning_rate(lr, adjust_lr_fn, param.shape))
+    sharded.local(param).add_(
+        sharded.shard_of(orthogonal, param),  # this rank's rows of X_ns
+        alpha=-adjusted_learning_rate(lr, adjust_lr_fn, param.shape),
+    )
 
 
 class Muon(torch.optim.Optimizer):
