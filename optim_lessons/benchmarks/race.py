@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from optim_lessons.data import TensorLoader, load_tensors
 from optim_lessons.models import Net
+from optim_lessons.tables import TextTable
 from optim_lessons.training import (
     History,
     default_device,
@@ -280,25 +281,33 @@ class RaceResult:
         """Rows from the highest test accuracy to the lowest."""
         return sorted(self.rows, key=lambda r: -r.test_accuracy)
 
-    def table(self, *, ranked: bool = True, timings: bool = True) -> str:
-        """A fixed-width text table, one line per optimizer, best test accuracy first.
+    def table(self, *, ranked: bool = True, timings: bool = True) -> TextTable:
+        """A fixed-width text table, one line per optimizer, best test accuracy first (an HTML
+        table where a notebook displays it).
 
         ``timings=False`` leaves out the two wall-time columns (seconds of the chosen run and of
         the whole grid), the only numbers that change from run to run.
         """
-        time_header = f"{'train s':>9}{'grid s':>8}" if timings else ""
-        header = (
-            f"{'optimizer':<11}{'best lr':>9}{'val acc':>9}{'test acc':>10}{'test loss':>10}"
-            f"{time_header}{'state B/param':>15}  note"
-        )
-        lines = [header, "-" * len(header)]
+        columns = ["optimizer", "best lr", "val acc", "test acc", "test loss"]
+        columns += ["train s", "grid s"] if timings else []
+        columns += ["state B/param", "note"]
+        widths = [11, 9, 9, 10, 10, *((9, 8) if timings else ()), 15]
+        cells = []
         for r in self.ranked() if ranked else self.rows:
-            times = f"{r.seconds:>9.2f}{r.sweep_seconds:>8.2f}" if timings else ""
-            lines.append(
-                f"{r.name:<11}{r.best_lr:>9.3g}{r.val_accuracy:>9.4f}{r.test_accuracy:>10.4f}"
-                f"{r.test_loss:>10.4f}{times}{r.state_bytes_per_param:>15.2f}  {r.note}".rstrip()
+            numbers = [r.val_accuracy, r.test_accuracy, r.test_loss]
+            seconds = [f"{r.seconds:.2f}", f"{r.sweep_seconds:.2f}"] if timings else []
+            cells.append(
+                [r.name, f"{r.best_lr:.3g}", *(f"{v:.4f}" for v in numbers), *seconds]
+                + [f"{r.state_bytes_per_param:.2f}", r.note]
             )
-        return "\n".join(lines)
+
+        def line(row: list[str]) -> str:
+            padded = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+            return f"{''.join(padded)}  {row[-1]}".rstrip()
+
+        header = line(columns)
+        text = "\n".join([header, "-" * len(header), *map(line, cells)])
+        return TextTable(columns, cells, right=range(1, len(columns) - 1), text=text)
 
 
 def _better(run: SweepRun, best: SweepRun | None) -> bool:

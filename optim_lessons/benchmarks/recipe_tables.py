@@ -28,6 +28,7 @@ from optim_lessons.benchmarks.recipe_search import (
     read_records,
     run_key,
 )
+from optim_lessons.tables import TextBlocks, TextTable
 
 
 def load_results(path: str | os.PathLike = RESULTS) -> dict[tuple[str, int], dict[str, Any]]:
@@ -87,8 +88,9 @@ def describe_candidate(recipe: Recipe) -> str:
     return ", ".join(parts)
 
 
-def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
-    """A table that reads as plain text and as markdown: columns padded to one width."""
+def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> TextTable:
+    """A table that reads as plain text and as markdown: columns padded to one width (and an
+    HTML table where a notebook displays it)."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
 
     def line(cells: Sequence[str]) -> str:
@@ -105,7 +107,8 @@ def _markdown(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[i
         )
         + "|"
     )
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+    text = "\n".join([line(header), rule, *(line(r) for r in rows)])
+    return TextTable(header, rows, right=right, text=text)
 
 
 def _accuracy(record: dict[str, Any] | None, key: str = "val_accuracy") -> str:
@@ -218,13 +221,14 @@ def environment_summary(path: str | os.PathLike = RESULTS) -> str:
     return "\n".join(lines)
 
 
-def recipe_tables(path: str | os.PathLike = RESULTS) -> str:
-    """Both tables and the extra results, as text for a notebook cell to print."""
+def recipe_tables(path: str | os.PathLike = RESULTS) -> TextBlocks:
+    """Both tables and the extra results: text to print, or HTML tables where a notebook
+    displays the result."""
     results = load_results(path)
     planned = len(planned_runs())
     seconds = sum(r["wall_seconds"] for r in results.values())
     cpu_seconds = sum(r["cpu_seconds"] for r in results.values())
-    return "\n\n".join(
+    return TextBlocks(
         [
             "SGD (Nesterov momentum 0.9), one-cycle, 20 epochs, batch 64 unless stated; "
             f"{60_000 - VAL_SIZE:,} training images, judged on {VAL_SIZE:,} held out; seed 0:",
