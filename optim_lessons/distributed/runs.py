@@ -103,7 +103,7 @@ def _state_numbers(optimizer: torch.optim.Optimizer) -> int:
         for value in state.values():
             tensors = value if isinstance(value, list) else [value]
             for t in tensors:
-                if isinstance(t, Tensor) and t.dim() > 0:
+                if isinstance(t, Tensor):
                     total += sharded.local(t).numel()
     return total
 

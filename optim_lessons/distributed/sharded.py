@@ -139,3 +139,52 @@ def clip_grad_norm_(parameters: Iterable[Tensor], max_norm: float) -> Tensor:
     for g in grads:
         local(g).detach().mul_(coefficient.to(local(g).dtype))
     return total
+
+
+def group_of(tensors: Iterable[Tensor]) -> dist.ProcessGroup | None:
+    """The process group over which the first sharded tensor is split; ``None`` if none is."""
+    for t in tensors:
+        if is_sharded(t):
+            if len(t.placements) != 1:
+                raise NotImplementedError("only a one-dimensional device mesh is supported")
+            return t.device_mesh.get_group()
+    return None
+
+
+class FlatOps:
+    """Reductions of a long vector that is cut into pieces, one per rank of ``group``: each
+    rank holds its piece, and a dot product, a largest entry or a sum is the local one
+    all-reduced (one number sent). With ``group=None`` they are the plain tensor operations."""
+
+    def __init__(self, group: dist.ProcessGroup | None = None) -> None:
+        self.group = group
+
+    def _reduce(self, value: Tensor, op: dist.ReduceOp.RedOpType) -> Tensor:
+        if self.group is None:
+            return value
+        n = dist.get_world_size(self.group)
+        BYTES_SENT["all_reduce"] += round(2 * value.element_size() * (n - 1) / n)
+        dist.all_reduce(value, op=op, group=self.group)
+        return value
+
+    def dot(self, a: Tensor, b: Tensor) -> Tensor:
+        return self._reduce(a.dot(b), dist.ReduceOp.SUM)
+
+    def max_abs(self, x: Tensor) -> Tensor:
+        if self.group is not None and x.numel() == 0:
+            return self._reduce(x.new_zeros(()), dist.ReduceOp.MAX)
+        return self._reduce(x.abs().max(), dist.ReduceOp.MAX)
+
+    def abs_sum(self, x: Tensor) -> Tensor:
+        return self._reduce(x.abs().sum(), dist.ReduceOp.SUM)
+
+    def mean(self, value: float) -> float:
+        """A number that each rank computed on its own share (a loss), averaged over the ranks."""
+        if self.group is None:
+            return value
+        total = self._reduce(torch.tensor(float(value), dtype=torch.float64), dist.ReduceOp.SUM)
+        return float(total) / dist.get_world_size(self.group)
+
+
+#: The operations of one process, for code that takes ``ops`` and runs unsharded.
+PLAIN = FlatOps()

@@ -59,6 +59,17 @@ torch.optim versus the paper:
   ``tolerance_change``.
 - ``step`` returns the loss at the start of the call, not the loss it reached.
 - Complex parameters are flattened into pairs of real numbers.
+
+On several ranks: under data parallelism (DDP) every rank holds the whole averaged gradient
+and runs the same iterations; the closure should return the loss averaged over the ranks, so
+that every rank takes the same decisions. Under FSDP2 the parameters are DTensors split over
+the ranks, and each rank keeps only its piece of every flat vector ($g$, $d$ and the
+history $s_i, y_i$): the update is a sum of vectors, so it is computed piece by piece, but
+every dot product, largest entry and sum is all-reduced. Each rank sends one number per
+reduction: $2m + 3$ per iteration with $m$ stored pairs (two per pair in the two loops,
+then $y^\top s$, $y^\top y$ and $g^\top d$), a few more for the stopping tests, and
+the loss of every evaluation, which is averaged over the ranks. The history stays sharded:
+$2m$ vectors of $1/N$ of the parameters on each rank.
 """
 
 from __future__ import annotations
@@ -69,6 +80,8 @@ from typing import Any
 import torch
 from torch import Tensor
 from torch.optim.optimizer import ParamsT
+
+from optim_lessons.distributed import sharded
 
 from ._common import as_real, as_scalar, check_learning_rate, evaluate_closure
 
@@ -83,21 +96,23 @@ def two_loop_direction(
     old_stps: list[Tensor],
     ro: list[Tensor],
     h_diag: Number,
+    ops: sharded.FlatOps = sharded.PLAIN,
 ) -> tuple[Tensor, list[Tensor]]:
     """The L-BFGS direction $-H g$ from the stored pairs (``old_dirs`` holds the
     $y_i$, ``old_stps`` the $s_i$, ``ro`` the $1/y_i^\\top s_i$).
 
     Returns the direction and the $\\alpha_i$ of the first loop. Reads its inputs only.
+    ``ops.dot`` computes the dot products (all-reduced when the vectors are pieces).
     """
     count = len(old_dirs)
     alphas: list[Any] = [None] * count
     q = grad.neg()  # q = -g
     for i in range(count - 1, -1, -1):
-        alphas[i] = old_stps[i].dot(q) * ro[i]  # alpha_i = rho_i s_i^T q
+        alphas[i] = ops.dot(old_stps[i], q) * ro[i]  # alpha_i = rho_i s_i^T q
         q.add_(old_dirs[i], alpha=-alphas[i])  # q = q - alpha_i y_i
     r = torch.mul(q, h_diag)  # r = gamma q
     for i in range(count):
-        beta = old_dirs[i].dot(r) * ro[i]  # beta = rho_i y_i^T r
+        beta = ops.dot(old_dirs[i], r) * ro[i]  # beta = rho_i y_i^T r
         r.add_(old_stps[i], alpha=alphas[i] - beta)  # r = r + (alpha_i - beta) s_i
     return r, alphas
 
@@ -143,6 +158,7 @@ def strong_wolfe(
     c2: float = 0.9,
     tolerance_change: float = 1e-9,
     max_ls: int = 25,
+    ops: sharded.FlatOps = sharded.PLAIN,
 ) -> tuple[float, Tensor, Number, int]:
     """Find a step length along ``d`` that satisfies the strong Wolfe conditions.
 
@@ -150,12 +166,12 @@ def strong_wolfe(
     parameters as they were); ``loss``, ``grad`` and ``gtd`` describe $t = 0$. Returns the
     loss and gradient at the chosen step, the step, and how many evaluations it took.
     """
-    d_norm = d.abs().max()
+    d_norm = ops.max_abs(d)
     # A trial point is a list [t, loss, grad, slope along d].
     start = [0, loss, grad, gtd]
     f_new, g_new = evaluate(t)
     evaluations, trials = 1, 0
-    gtd_new = g_new.dot(d)
+    gtd_new = ops.dot(g_new, d)
 
     # Phase 1 (Algorithm 3.5): grow t until an interval must contain an acceptable step.
     previous = start
@@ -180,7 +196,7 @@ def strong_wolfe(
         previous = current
         f_new, g_new = evaluate(t)
         evaluations += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = ops.dot(g_new, d)
         trials += 1
     if trials == max_ls:
         bracket = [start, [t, f_new, g_new, None]]  # out of evaluations
@@ -209,7 +225,7 @@ def strong_wolfe(
 
         f_new, g_new = evaluate(t)
         evaluations += 1
-        gtd_new = g_new.dot(d)
+        gtd_new = ops.dot(g_new, d)
         trials += 1
         current = [t, f_new, g_new, gtd_new]
         if f_new > loss + c1 * t * gtd or f_new >= bracket[low][1]:
@@ -271,11 +287,11 @@ class LBFGS(torch.optim.Optimizer):
         pieces = []
         for p in self._params():
             if p.grad is None:
-                piece = p.new_zeros(p.numel())
+                piece = sharded.local(p).new_zeros(sharded.local(p).numel())
             elif p.grad.is_sparse:
                 piece = p.grad.to_dense().view(-1)
             else:
-                piece = p.grad.view(-1)
+                piece = sharded.local(p.grad).view(-1)
             pieces.append(as_real(piece).view(-1))
         flat = torch.cat(pieces)
         return flat.neg_() if self.param_groups[0].get("maximize", False) else flat
@@ -284,14 +300,21 @@ class LBFGS(torch.optim.Optimizer):
         """theta = theta + t * direction."""
         offset = 0
         for p in self._params():
-            p = as_real(p)
+            p = as_real(sharded.local(p))
             p.add_(direction[offset : offset + p.numel()].view_as(p), alpha=t)
             offset += p.numel()
+
+    def _ops(self) -> sharded.FlatOps:
+        """Dot products and norms of the flat vectors: over this rank's pieces, all-reduced,
+        when the parameters are sharded DTensors; plain ones otherwise."""
+        group = sharded.group_of(self._params())
+        return sharded.PLAIN if group is None else sharded.FlatOps(group)
 
     def _loss(self, closure: Callable[[], float | Tensor]) -> tuple[float | Tensor, float]:
         """The closure's own return value, and the loss as a float that ``maximize`` negates."""
         value = evaluate_closure(closure)
         number = float(value.detach()) if isinstance(value, Tensor) else float(value)
+        number = self._ops().mean(number)  # under FSDP2: the loss of the whole batch
         return value, -number if self.param_groups[0].get("maximize", False) else number
 
     def _evaluate_along(
@@ -329,11 +352,12 @@ class LBFGS(torch.optim.Optimizer):
         state.setdefault("func_evals", 0)
         state.setdefault("n_iter", 0)
 
+        ops = self._ops()
         first_loss, loss = self._loss(closure)
         evaluations = 1
         state["func_evals"] += 1
         flat_grad = self._flat_grad()
-        if flat_grad.abs().max() <= tolerance_grad:
+        if ops.max_abs(flat_grad) <= tolerance_grad:
             return first_loss  # already stationary
 
         d, t = state.get("d"), state.get("t")
@@ -354,7 +378,7 @@ class LBFGS(torch.optim.Optimizer):
             else:
                 y = flat_grad.sub(prev_flat_grad)  # y = g_{k+1} - g_k
                 s = d.mul(t)  # s = theta_{k+1} - theta_k
-                ys = y.dot(s)
+                ys = ops.dot(y, s)
                 if ys > 1e-10:  # store the pair only if it keeps H positive definite
                     if len(old_dirs) == history_size:  # forget the oldest pair
                         for history in (old_dirs, old_stps, ro):
@@ -362,10 +386,10 @@ class LBFGS(torch.optim.Optimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)  # rho = 1 / y^T s
-                    h_diag = ys / y.dot(y)  # gamma = s^T y / y^T y
+                    h_diag = ys / ops.dot(y, y)  # gamma = s^T y / y^T y
                 if "al" not in state:
                     state["al"] = [None] * history_size
-                d, alphas = two_loop_direction(flat_grad, old_dirs, old_stps, ro, h_diag)
+                d, alphas = two_loop_direction(flat_grad, old_dirs, old_stps, ro, h_diag, ops)
                 state["al"][: len(alphas)] = alphas
 
             if prev_flat_grad is None:
@@ -376,10 +400,10 @@ class LBFGS(torch.optim.Optimizer):
 
             # The step length: a cautious first step, then lr (or the line search's choice).
             if state["n_iter"] == 1:
-                t = min(1.0, 1.0 / flat_grad.abs().sum()) * lr
+                t = min(1.0, 1.0 / ops.abs_sum(flat_grad)) * lr
             else:
                 t = lr
-            gtd = flat_grad.dot(d)  # slope along d
+            gtd = ops.dot(flat_grad, d)  # slope along d
             if gtd > -tolerance_change:
                 break  # d is no longer a descent direction
 
@@ -392,24 +416,24 @@ class LBFGS(torch.optim.Optimizer):
                     return self._evaluate_along(closure, start, trial, d)
 
                 loss, flat_grad, t, search_evaluations = strong_wolfe(
-                    evaluate, t, d, loss, flat_grad, gtd, max_ls=max_eval - evaluations
+                    evaluate, t, d, loss, flat_grad, gtd, max_ls=max_eval - evaluations, ops=ops
                 )
                 self._move(t, d)
-                stationary = flat_grad.abs().max() <= tolerance_grad
+                stationary = ops.max_abs(flat_grad) <= tolerance_grad
             else:
                 self._move(t, d)
                 search_evaluations = 0
                 if iteration != max_iter:  # the last iteration's loss would go unused
                     _, loss = self._loss(closure)
                     flat_grad = self._flat_grad()
-                    stationary = flat_grad.abs().max() <= tolerance_grad
+                    stationary = ops.max_abs(flat_grad) <= tolerance_grad
                     search_evaluations = 1
             evaluations += search_evaluations
             state["func_evals"] += search_evaluations
 
             if iteration == max_iter or evaluations >= max_eval or stationary:
                 break
-            if d.mul(t).abs().max() <= tolerance_change:
+            if ops.max_abs(d.mul(t)) <= tolerance_change:
                 break  # the step became negligible
             if abs(loss - prev_loss) < tolerance_change:
                 break  # the loss stopped changing
