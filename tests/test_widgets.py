@@ -109,7 +109,13 @@ def test_the_text_form_is_short_and_says_what_is_shown(explorer):
         bundle["text/plain"]
         == "SurfaceExplorer: SGD(lr=0.05, momentum=0.9, nesterov=False) on bowl"
     )
-    assert "application/vnd.jupyter.widget-view+json" in bundle
+    view = bundle["application/vnd.jupyter.widget-view+json"]
+    assert view == {"version_major": 2, "version_minor": 0, "model_id": explorer.widget.model_id}
+    # ipywidgets 8 builds the same view itself; ipywidgets 7 (Colab's) has no such method,
+    # which is why the explorer builds it
+    own = getattr(explorer.widget, "_repr_mimebundle_", None)
+    if own is not None:
+        assert own()["application/vnd.jupyter.widget-view+json"] == view
 
 
 def test_animate_plays_the_current_run(explorer):

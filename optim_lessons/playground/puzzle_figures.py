@@ -393,9 +393,9 @@ class PuzzleExplorer:
         return record
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = repr(self)
-        return bundle
+        from optim_lessons.playground.widgets import widget_mimebundle
+
+        return widget_mimebundle(self.widget, repr(self))
 
     def __repr__(self) -> str:
         return f"PuzzleExplorer: {self.describe()}"

@@ -403,14 +403,31 @@ class SurfaceExplorer:
     # -- display -------------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        bundle["text/plain"] = (
-            f"SurfaceExplorer: {self.describe()}"  # the widget's own text is long
-        )
-        return bundle
+        # the widget's own text is long: show what is explored instead
+        return widget_mimebundle(self.widget, f"SurfaceExplorer: {self.describe()}")
 
     def __repr__(self) -> str:
         return f"SurfaceExplorer: {self.describe()}"
+
+
+def widget_mimebundle(widget: widgets.Widget, text: str) -> dict[str, Any]:
+    """What a notebook shows for ``widget``: its live view, and ``text`` where no view can be
+    drawn (a text console, a stored output).
+
+    Both ipywidgets 7 (which Colab ships) and 8 render the view from this bundle: the view's
+    mime type, version 2.0 of the widget message format, names the widget's model by its id.
+    ipywidgets 8 builds the same bundle in its own ``_repr_mimebundle_``; ipywidgets 7 has no
+    such method (it displays widgets through ``_ipython_display_``), so the explorers build it
+    themselves rather than ask the widget for it.
+    """
+    return {
+        "text/plain": text,
+        "application/vnd.jupyter.widget-view+json": {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": widget.model_id,
+        },
+    }
 
 
 #: How the 2-D point must be presented to optimizers that accept only some parameters.
