@@ -6,13 +6,18 @@ import pytest
 import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 
+from optim_lessons.exercises import attempt
 from optim_lessons.exercises.ch04_momentum import (
     PaperMomentum,
     check_buffer_rescaling,
+    check_climbed_function,
+    check_first_difference,
+    check_nesterov_limit,
     check_tuned_momentum,
     momentum_rate,
 )
 from optim_lessons.parity import compare_trajectories
+from optim_lessons.playground.surfaces import SURFACES
 
 
 def bowl(point):
@@ -171,3 +176,29 @@ def test_check_buffer_rescaling_rejects_a_wrong_rescaling(wrong):
     with pytest.raises(AssertionError, match="differ"):
         check_buffer_rescaling(rescale)
 
+
+def test_the_first_difference_check_wants_step_one():
+    assert attempt(check_first_difference, ...) is False
+    with pytest.raises(AssertionError, match="first differ earlier"):
+        check_first_difference(2)
+    check_first_difference(1)
+
+
+def test_the_nesterov_limit_check_wants_the_formula_not_heavy_balls():
+    with pytest.raises(AssertionError, match="the limit is lower"):
+        check_nesterov_limit(2 * (1 + 0.9) / 20)  # heavy ball's limit
+    check_nesterov_limit(2 * (1 + 0.9) / (1 + 2 * 0.9) / 20)
+
+
+def test_the_climbed_function_check_wants_the_decay_term():
+    bowl = SURFACES["bowl"]
+
+    def stub(x, y):
+        raise NotImplementedError("return the function")
+
+    assert attempt(check_climbed_function, stub) is False
+    with pytest.raises(AssertionError):
+        check_climbed_function(lambda x, y: -bowl.function(x, y))
+    with pytest.raises(AssertionError):  # the decay pulls towards 0: a minus sign, not a plus
+        check_climbed_function(lambda x, y: -bowl.function(x, y) + 0.25 * (x**2 + y**2))
+    check_climbed_function(lambda x, y: -bowl.function(x, y) - 0.25 * (x**2 + y**2))

@@ -9,11 +9,14 @@ import torch
 from _optim_checks import one_cpu_thread  # noqa: F401  (fixture: one CPU thread)
 from torch import nn
 
+from optim_lessons.exercises import attempt
 from optim_lessons.exercises import ch07_signs_averages_curvature as exercises_curvature
 from optim_lessons.exercises.ch07_signs_averages_curvature import (
     PaperRprop,
+    check_asgd_full_average,
     check_averaged_copy,
     check_lbfgs_precision,
+    check_rprop_crossing,
     check_steps_to_cap,
 )
 from optim_lessons.playground.probes import record_state, watch
@@ -255,3 +258,16 @@ def test_paper_rprop_trains_a_small_network():
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0]
+
+
+def test_the_crossing_check_wants_step_19():
+    assert attempt(check_rprop_crossing, ...) is False
+    with pytest.raises(AssertionError):
+        check_rprop_crossing(20)  # the step on which the sign flip is seen, one too late
+    check_rprop_crossing(19)
+
+
+def test_the_full_average_check_wants_t0_minus_one():
+    with pytest.raises(AssertionError):
+        check_asgd_full_average(0)
+    check_asgd_full_average(-1)

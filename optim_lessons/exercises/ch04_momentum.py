@@ -36,6 +36,9 @@ from optim_lessons.optimizers._common import evaluate_closure
 __all__ = [
     "PaperMomentum",
     "check_buffer_rescaling",
+    "check_climbed_function",
+    "check_first_difference",
+    "check_nesterov_limit",
     "check_tuned_momentum",
     "momentum_rate",
     "paper_momentum_update",
@@ -207,3 +210,71 @@ def check_buffer_rescaling(
         "must still describe the same velocity v = -lr * b"
     )
     print(f"Same path through {len(drop_at)} drops: largest difference {gap:.1e}")
+
+
+def check_first_difference(step: int, steps: int = 60) -> None:
+    """Exercise: after which step do ``SGD(lr=0.1, momentum=0.9, dampening=0.9)`` and
+    ``SGD(lr=0.01, momentum=0.9)`` first stand at different points of the bowl?
+
+    Steps count from 1 (the point after the first ``step()``). The check runs both.
+    """
+    from optim_lessons.playground.surfaces import run_on_surface
+
+    damped = run_on_surface(
+        "bowl", torch.optim.SGD, steps=steps, lr=0.1, momentum=0.9, dampening=0.9
+    )
+    scaled = run_on_surface("bowl", torch.optim.SGD, steps=steps, lr=0.01, momentum=0.9)
+    apart = (damped.points - scaled.points).norm(dim=1)
+    first = next(t for t in range(1, steps + 1) if apart[t] > 0)
+    assert step == first, (
+        f"after step {step} the two runs are {apart[step].item():.3g} apart; they first "
+        f"differ {'earlier' if first < step else 'later'}"
+    )
+    print(f"Right: they differ from step {first} on, by {apart[first].item():.3g} there")
+
+
+def check_nesterov_limit(lr: float, momentum: float = 0.9, curvature: float = 20.0) -> None:
+    """Exercise: the largest learning rate for which torch's Nesterov step converges on
+    $f = \\frac{h}{2}\\theta^2$ (the bowl's steep direction, $h = 20$, by default).
+
+    The check finds the limit by bisection on :func:`momentum_rate` and accepts 0.5%.
+    """
+    low, high = 0.0, 4.0 / curvature  # converges at low, diverges at high
+    for _ in range(100):
+        middle = (low + high) / 2
+        if momentum_rate(middle, momentum, curvature, nesterov=True) < 1:
+            low = middle
+        else:
+            high = middle
+    assert abs(lr / low - 1) <= 0.005, (
+        f"at lr {lr:.4g} one step multiplies the error by "
+        f"{momentum_rate(lr, momentum, curvature, nesterov=True):.4f}; the limit is "
+        f"{'lower' if lr > low else 'higher'}"
+    )
+    print(f"Right: the limit is {low:.4f}, where the rate per step reaches 1")
+
+
+def check_climbed_function(
+    climbed: Callable[[Tensor, Tensor], Tensor], weight_decay: float = 0.5, steps: int = 50
+) -> None:
+    """Exercise: which function does ``SGD(maximize=True, weight_decay=weight_decay)`` climb on
+    the upside-down bowl? ``climbed(x, y)`` is your answer, written with torch operations.
+
+    The check climbs ``climbed`` with ``maximize=True`` and no weight decay, and compares the
+    path with the one that weight decay gives on the upside-down bowl.
+    """
+    import dataclasses
+
+    from optim_lessons.playground.surfaces import SURFACES, run_on_surface
+
+    bowl = SURFACES["bowl"]
+    upside_down = dataclasses.replace(bowl, function=lambda x, y: -bowl.function(x, y))
+    yours = dataclasses.replace(bowl, function=climbed)
+    options = {"lr": 0.05, "momentum": 0.9, "maximize": True}
+    truth = run_on_surface(
+        upside_down, torch.optim.SGD, steps=steps, weight_decay=weight_decay, **options
+    )
+    run = run_on_surface(yours, torch.optim.SGD, steps=steps, **options)
+    gap = (truth.points - run.points).abs().max().item()
+    assert gap < 1e-9, f"climbing your function leaves the path by up to {gap:.3g}"
+    print(f"Right: the same path for {steps} steps (largest difference {gap:.1e})")

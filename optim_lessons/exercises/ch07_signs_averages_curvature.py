@@ -36,8 +36,10 @@ from optim_lessons.playground.surfaces import SURFACES
 
 __all__ = [
     "PaperRprop",
+    "check_asgd_full_average",
     "check_averaged_copy",
     "check_lbfgs_precision",
+    "check_rprop_crossing",
     "check_steps_to_cap",
     "paper_rprop_update",
 ]
@@ -229,3 +231,40 @@ def check_lbfgs_precision(settings: dict[str, Any], calls: int = 3, target: floa
         f"Right: f = {value:.3g} after {calls} calls of step and {evaluations} evaluations "
         f"of the closure, at ({point[0].item():.12f}, {point[1].item():.12f})."
     )
+
+
+def check_rprop_crossing(step: int, lr: float = 0.01) -> None:
+    """Exercise: on which step does ``torch.optim.Rprop`` (``lr=0.01``) take $y$ below zero on the
+    bowl from its start $(-4.5, 1.5)$? Steps count from 1; the check runs Rprop.
+    """
+    from optim_lessons.playground.surfaces import run_on_surface
+
+    run = run_on_surface("bowl", torch.optim.Rprop, steps=40, lr=lr)
+    first = next(t for t in range(1, 41) if run.points[t, 1] < 0)
+    y_after = run.points[step, 1].item() if 1 <= step <= 40 else float("nan")
+    assert step == first, (
+        f"after step {step}, y = {y_after:.4f}; y first goes below 0 on another step"
+    )
+    print(
+        f"Right: step {first} takes y from {run.points[first - 1, 1].item():.4f} to {y_after:.4f}"
+    )
+
+
+def check_asgd_full_average(t0: float, steps: int = 50) -> None:
+    """Exercise: which ``t0`` makes ``torch.optim.ASGD``'s ``ax`` the plain mean of *all* its
+    iterates? The check runs 50 noisy steps on the bowl and compares ``ax`` with that mean.
+    """
+    bowl = SURFACES["bowl"]
+    point = torch.tensor(bowl.start, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.ASGD([point], lr=0.05, t0=t0)
+    generator = torch.Generator().manual_seed(1)
+    iterates = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        bowl(point).backward()
+        point.grad.add_(torch.randn(2, generator=generator, dtype=torch.float64), alpha=2.0)
+        optimizer.step()
+        iterates.append(point.detach().clone())
+    gap = (optimizer.state[point]["ax"] - torch.stack(iterates).mean(dim=0)).abs().max().item()
+    assert gap < 1e-6, f"with t0 = {t0}, ax is {gap:.3g} away from the mean of all {steps} iterates"
+    print(f"Right: with t0 = {t0}, ax is the mean of all {steps} iterates (difference {gap:.1e})")
