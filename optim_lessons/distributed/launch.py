@@ -123,12 +123,22 @@ def _from_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=False)
 
 
+#: What the fork server imports once, so that forked ranks start with it loaded.
+_PRELOAD = [
+    "torch",
+    "torch.distributed",
+    "torch.distributed.fsdp",
+    "torch.distributed.optim",
+    "optim_lessons.distributed.sweep",
+]
+
+
 def _context(start_method: str | None) -> Any:
     if start_method is None:
         start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     context = mp.get_context(start_method)
     if start_method == "forkserver":
-        context.set_forkserver_preload(["torch", "torch.distributed", __name__])
+        context.set_forkserver_preload(_PRELOAD)
     return context
 
 

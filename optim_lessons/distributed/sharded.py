@@ -156,8 +156,10 @@ class FlatOps:
     rank holds its piece, and a dot product, a largest entry or a sum is the local one
     all-reduced (one number sent). With ``group=None`` they are the plain tensor operations."""
 
-    def __init__(self, group: dist.ProcessGroup | None = None) -> None:
-        self.group = group
+    def __init__(
+        self, group: dist.ProcessGroup | None = None, device: torch.device | str = "cpu"
+    ) -> None:
+        self.group, self.device = group, torch.device(device)
 
     def _reduce(self, value: Tensor, op: dist.ReduceOp.RedOpType) -> Tensor:
         if self.group is None:
@@ -182,7 +184,9 @@ class FlatOps:
         """A number that each rank computed on its own share (a loss), averaged over the ranks."""
         if self.group is None:
             return value
-        total = self._reduce(torch.tensor(float(value), dtype=torch.float64), dist.ReduceOp.SUM)
+        total = self._reduce(
+            torch.tensor(float(value), dtype=torch.float64, device=self.device), dist.ReduceOp.SUM
+        )
         return float(total) / dist.get_world_size(self.group)
 
 

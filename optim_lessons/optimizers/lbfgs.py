@@ -308,7 +308,9 @@ class LBFGS(torch.optim.Optimizer):
         """Dot products and norms of the flat vectors: over this rank's pieces, all-reduced,
         when the parameters are sharded DTensors; plain ones otherwise."""
         group = sharded.group_of(self._params())
-        return sharded.PLAIN if group is None else sharded.FlatOps(group)
+        if group is None:
+            return sharded.PLAIN
+        return sharded.FlatOps(group, sharded.local(self._params()[0]).device)
 
     def _loss(self, closure: Callable[[], float | Tensor]) -> tuple[float | Tensor, float]:
         """The closure's own return value, and the loss as a float that ``maximize`` negates."""
