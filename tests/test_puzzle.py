@@ -68,6 +68,28 @@ def test_render_is_bilinear_sampling_like_grid_sample():
     torch.testing.assert_close(puzzle.render(positions), expected)
 
 
+def test_adding_piece_by_piece_gives_the_bits_of_one_index_add():
+    # The CUDA path adds one piece at a time so that overlaps are summed in a fixed order; it
+    # must give the very sums (and gradients) of the CPU's single call, overlaps included.
+    puzzle = Puzzle(grid=4, seed=0)
+    generator = torch.Generator().manual_seed(0)
+    count, channels = 16, puzzle.pieces.shape[1]
+    shape = (count, channels, puzzle.piece_height + 1, puzzle.piece_width + 1)
+    windows = torch.rand(shape, generator=generator).requires_grad_(True)
+    # corners crowded into a small area (many overlaps), some partly off the table
+    left = torch.randint(-10, puzzle.table_width // 3, (count,), generator=generator)
+    top = torch.randint(-10, puzzle.table_height // 3, (count,), generator=generator)
+    weights = torch.rand(channels, puzzle.table_height, puzzle.table_width, generator=generator)
+    results = []
+    for piece_by_piece in (False, True):
+        table = puzzle._place(windows, left, top, piece_by_piece=piece_by_piece)
+        (gradient,) = torch.autograd.grad((table * weights).sum(), windows)
+        results.append((table, gradient))
+    (one_call, one_gradient), (in_order, in_order_gradient) = results
+    assert one_call.sum() > 0 and (one_call > 1.5).any()  # pieces really overlap
+    assert torch.equal(one_call, in_order) and torch.equal(one_gradient, in_order_gradient)
+
+
 def test_gradient_of_the_loss_matches_finite_differences():
     puzzle = Puzzle(picture=make_picture(32).double(), grid=4, scramble=0.7, seed=1)
     positions = puzzle.start.clone()

@@ -344,9 +344,12 @@ class Puzzle:
                   + fraction_y * F.pad(window, (0, 0, 1, 0)))
         return self._place(window, whole_x.long(), whole_y.long())
 
-    def _place(self, windows: Tensor, left: Tensor, top: Tensor) -> Tensor:
+    def _place(
+        self, windows: Tensor, left: Tensor, top: Tensor, piece_by_piece: bool | None = None
+    ) -> Tensor:
         """Add each ``[channels, h + 1, w + 1]`` window to the table at ``(top, left)``;
-        pixels that fall off the table are dropped."""
+        pixels that fall off the table are dropped. ``piece_by_piece`` (default: on every
+        device but the CPU) adds one piece at a time; both ways give the same bits."""
         count, channels, height, width = windows.shape
         rows = top[:, None] + torch.arange(height, device=windows.device)  # [pieces, h + 1]
         columns = left[:, None] + torch.arange(width, device=windows.device)
@@ -357,7 +360,18 @@ class Puzzle:
         dropped = channels * table_size  # one spare slot collects everything off the table
         channel = torch.arange(channels, device=windows.device).view(1, channels, 1, 1)
         index = torch.where(on_table[:, None], channel * table_size + pixel[:, None], dropped)
-        flat = windows.new_zeros(dropped + 1).index_add(0, index.flatten(), windows.flatten())
+        flat = windows.new_zeros(dropped + 1)
+        if piece_by_piece is None:
+            piece_by_piece = windows.device.type != "cpu"
+        if not piece_by_piece:  # one call: the CPU adds in index order, piece after piece
+            flat = flat.index_add(0, index.flatten(), windows.flatten())
+        else:
+            # CUDA adds values aimed at one pixel with atomics, in any order, so overlapping
+            # pieces could round differently from run to run. Within one piece every pixel is
+            # distinct (only the spare slot repeats), so adding piece after piece fixes the
+            # order: the CPU's, on every device.
+            for piece_index, window in zip(index, windows, strict=True):
+                flat = flat.index_add(0, piece_index.flatten(), window.flatten())
         return flat[:dropped].view(channels, self.table_height, self.table_width)
 
     # -- the loss and its gradient -------------------------------------------------------------
