@@ -11,9 +11,9 @@ says what differs, or prints what was checked.
 Non-Convex Problems*, ICML 2018) steps by the sign of a momentum:
 
 $$
-\theta \leftarrow (1 - \eta\lambda)\,\theta_{t-1}, \qquad
+\theta \leftarrow (1 - \gamma\lambda)\,\theta_{t-1}, \qquad
 m_t = \beta m_{t-1} + (1 - \beta)\, g_t, \qquad
-\theta_t = \theta - \eta \operatorname{sign}(m_t),
+\theta_t = \theta - \gamma \operatorname{sign}(m_t),
 $$
 
 with $m_0 = 0$. The weight decay is decoupled, as in Lion; the paper's algorithm has none.
@@ -27,8 +27,8 @@ $$
 \begin{aligned}
 m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \\
 s_t &= \beta_2 s_{t-1} + (1 - \beta_2)\,(g_t - m_t)^2 + \epsilon, \\
-\theta_t &= (1 - \eta\lambda)\,\theta_{t-1}
-    - \eta\, \frac{m_t / (1 - \beta_1^t)}{\sqrt{s_t / (1 - \beta_2^t)} + \epsilon},
+\theta_t &= (1 - \gamma\lambda)\,\theta_{t-1}
+    - \gamma\, \frac{m_t / (1 - \beta_1^t)}{\sqrt{s_t / (1 - \beta_2^t)} + \epsilon},
 \end{aligned}
 $$
 

@@ -14,18 +14,18 @@ $$
 \begin{aligned}
 g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda_{wd}\,\theta_{t-1}
     && \text{(gradient, optional L2 penalty)} \\
-\theta_t &\leftarrow (1 - \lambda\,\eta_{t-1})\,\theta_{t-1} - \eta_{t-1}\, g_t
+\theta_t &\leftarrow (1 - \lambda\,\gamma_{t-1})\,\theta_{t-1} - \gamma_{t-1}\, g_t
     && \text{(decayed SGD step)} \\
-\bar\theta_t &\leftarrow \bar\theta_{t-1} + \mu_{t-1}\,(\theta_t - \bar\theta_{t-1})
-    && \text{(running average, } \bar\theta_t = \theta_t \text{ while } \mu = 1) \\
-\eta_t &\leftarrow \gamma\,/\,(1 + \lambda\gamma t)^{\alpha}
+\bar\theta_t &\leftarrow \bar\theta_{t-1} + \omega_{t-1}\,(\theta_t - \bar\theta_{t-1})
+    && \text{(running average, } \bar\theta_t = \theta_t \text{ while } \omega = 1) \\
+\gamma_t &\leftarrow \gamma\,/\,(1 + \lambda\gamma t)^{\alpha}
     && \text{(step-size schedule)} \\
-\mu_t &\leftarrow 1\,/\,\max(1,\ t - t_0)
+\omega_t &\leftarrow 1\,/\,\max(1,\ t - t_0)
     && \text{(averaging weight)}
 \end{aligned}
 $$
 
-with $\eta_0 = \gamma$ (the learning rate) and $\mu_0 = 1$. With ``maximize=True``
+with $\gamma_0 = \gamma$ (the learning rate) and $\omega_0 = 1$. With ``maximize=True``
 the gradient is negated first.
 
 torch.optim versus the paper:
@@ -37,10 +37,10 @@ torch.optim versus the paper:
   you read the average from ``optimizer.state[p]["ax"]`` yourself.
 - The step size follows the schedule $\gamma/(1+\lambda\gamma t)^\alpha$ (default
   $\alpha = 0.75$), one of the slowly decaying schedules the paper's theory allows.
-- Each step also shrinks the parameter by $(1-\lambda\eta)$, a decay term from Bottou's
+- Each step also shrinks the parameter by $(1-\lambda\gamma_t)$, a decay term from Bottou's
   code that the paper does not have; ``weight_decay`` adds a separate L2 penalty on top.
-- The step uses $\eta$ and $\mu$ computed at the end of the previous step, and keeps
-  them (and the step counter) as scalar tensors on the parameter's device, $\eta$ in
+- The step uses $\gamma_t$ and $\omega$ computed at the end of the previous step, and keeps
+  them (and the step counter) as scalar tensors on the parameter's device, $\gamma_t$ in
   float32 even for a float64 parameter.
 - A complex parameter is treated as two real ones.
 """

@@ -4,24 +4,24 @@ Chen, Liang, Huang, Real, Wang, Pham, Dong, Luong, Hsieh, Lu & Le, *Symbolic Dis
 Optimization Algorithms*, NeurIPS 2023 (arXiv:2302.06675), Algorithm 2.
 
 Lion was found by a program search over update rules. It keeps one buffer, the momentum
-$m$, and moves every weight by the same amount $\eta$, in the direction of the sign
+$m$, and moves every weight by the same amount $\gamma$, in the direction of the sign
 of a blend of the momentum and the new gradient. The blend uses $\beta_1$, the momentum
 itself the slower $\beta_2$:
 
 $$
 \begin{aligned}
-\theta &\leftarrow (1 - \eta\lambda)\, \theta_{t-1}
+\theta &\leftarrow (1 - \gamma\lambda)\, \theta_{t-1}
     && \text{(decoupled weight decay)} \\
 c_t &\leftarrow \beta_1 m_{t-1} + (1 - \beta_1)\, g_t
     && \text{(blend)} \\
-\theta_t &\leftarrow \theta - \eta\, \operatorname{sign}(c_t)
+\theta_t &\leftarrow \theta - \gamma\, \operatorname{sign}(c_t)
     && \text{(step)} \\
 m_t &\leftarrow \beta_2 m_{t-1} + (1 - \beta_2)\, g_t
     && \text{(momentum)}
 \end{aligned}
 $$
 
-with $m_0 = 0$. Every coordinate moves by exactly $\eta$ (or not at all where
+with $m_0 = 0$. Every coordinate moves by exactly $\gamma$ (or not at all where
 $c_t = 0$), so Lion wants a learning rate 3-10 times smaller than AdamW's.
 
 Lion is not part of torch.optim. This class follows the ``lion-pytorch`` package (its
@@ -30,12 +30,12 @@ it step by step against that package.
 
 lion-pytorch versus the paper:
 
-- The weight decay is applied as $(1-\eta\lambda)\theta$ before the sign step, which is
-  the paper's $\theta - \eta(\operatorname{sign}(c) + \lambda\theta)$ split into two moves.
+- The weight decay is applied as $(1-\gamma\lambda)\theta$ before the sign step, which is
+  the paper's $\theta - \gamma(\operatorname{sign}(c) + \lambda\theta)$ split into two moves.
 - ``decoupled_weight_decay=True`` divides $\lambda$ by the initial learning rate, so the
-  decay per step is $\lambda\eta/\eta_0$: it follows a schedule but not the scale of
-  $\eta$; the paper has no such option.
-- A complex weight moves by $\eta\, c/|c|$ (``torch.sgn``), a unit step in the complex
+  decay per step is $\lambda\gamma/\gamma_0$: it follows a schedule but not the scale of
+  $\gamma$; the paper has no such option.
+- A complex weight moves by $\gamma\, c/|c|$ (``torch.sgn``), a unit step in the complex
   plane; the paper only treats real weights.
 - Invalid arguments raise ``ValueError`` here; lion-pytorch checks them with ``assert`` (an
   ``AssertionError``, skipped under ``python -O``). Both reject the same values.

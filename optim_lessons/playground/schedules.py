@@ -188,7 +188,6 @@ def animate_schedules(
     ax.grid(alpha=0.3)
     if len(names) > 1:
         ax.legend(fontsize="small", loc="upper right")
-    fig.tight_layout()
 
     def draw(index: int) -> list[Any]:
         caption, curves = frames[index]
@@ -199,6 +198,7 @@ def animate_schedules(
         return list(lines.values())
 
     draw(0)
+    fig.tight_layout()  # after the first frame's two-line title is in place, so that it fits
     animation = FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=False)
     plt.close(fig)  # the animation is shown through to_jshtml, not as a second static figure
     return animation

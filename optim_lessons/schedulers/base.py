@@ -2,17 +2,17 @@ r"""The scheduler's state machine: a counter, the learning rates it started from
 
 A learning-rate scheduler never touches a parameter or a gradient. It keeps a counter
 ``last_epoch`` (the index $t$ of the step whose rate is now in the optimizer) and, each time
-``step()`` is called, moves $t$ on by one and writes a new $\eta_t$ into every
-``optimizer.param_groups[i]["lr"]``. The learning rates it started from, $\eta_0$ per group, are
+``step()`` is called, moves $t$ on by one and writes a new $\gamma_t$ into every
+``optimizer.param_groups[i]["lr"]``. The learning rates it started from, $\gamma_0$ per group, are
 ``base_lrs`` (kept in the groups as ``initial_lr``, so a scheduler created later, on resume,
 finds them).
 
 A rule can be written two ways, and torch.optim keeps both for most schedulers:
 
-- **chainable** (``get_lr``): $\eta_t = f(\eta_{t-1}, t)$, a factor applied to the rate that is in
-  the optimizer now. This is what ``step()`` uses, so that two schedulers can act on the same
+- **chainable** (``get_lr``): $\gamma_t = f(\gamma_{t-1}, t)$, a factor applied to the rate that
+  is in the optimizer now. This is what ``step()`` uses, so that two schedulers can act on the same
   optimizer one after the other (each multiplies what the other wrote).
-- **closed form** (``_get_closed_form_lr``): $\eta_t = f(\eta_0, t)$, from the base rates alone.
+- **closed form** (``_get_closed_form_lr``): $\gamma_t = f(\gamma_0, t)$, from the base rates alone.
   It is used when ``step(epoch)`` is given an epoch (deprecated) and by ``SequentialLR`` when it
   hands over to the next scheduler at a milestone.
 
@@ -21,7 +21,7 @@ Both give the same numbers up to rounding when the scheduler is alone on its opt
 What torch.optim adds around the rule, and this base class keeps:
 
 - Creating a scheduler takes a first step, from ``last_epoch=-1`` to ``0``: the optimizer's rate
-  becomes $\eta_0$ of the schedule (ConstantLR and LinearLR scale it at once).
+  becomes $\gamma_0$ of the schedule (ConstantLR and LinearLR scale it at once).
 - ``last_epoch`` other than ``-1`` means "resume": every group must already hold
   ``initial_lr``, and that first step continues the schedule instead of restarting it.
 - The optimizer's ``step`` is wrapped once so the scheduler can warn when

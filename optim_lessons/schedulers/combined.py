@@ -8,7 +8,7 @@ r"""SequentialLR and ChainedScheduler: two ways to combine schedulers on one opt
 - **ChainedScheduler** steps all of its schedulers at every step, in order. Each multiplies the
   rate the previous one wrote (that is what "chainable" means), so the factors multiply:
   ``ChainedScheduler([ConstantLR(opt, 0.1, 3), ExponentialLR(opt, 0.9)])`` gives
-  $\eta_t = \eta_0\, 0.9^t \cdot (0.1 \text{ if } t < 3 \text{ else } 1)$.
+  $\gamma_t = \gamma_0\, 0.9^t \cdot (0.1 \text{ if } t < 3 \text{ else } 1)$.
 
 A scheduler created on an optimizer takes its first step at once; SequentialLR undoes those
 steps (every inner ``last_epoch`` goes back by one, recursively into nested combinations) and

@@ -1,27 +1,28 @@
-r"""CosineAnnealingLR and CosineAnnealingWarmRestarts: half a cosine from $\eta_0$ down to
-$\eta_{\min}$.
+r"""CosineAnnealingLR and CosineAnnealingWarmRestarts: half a cosine from $\gamma_0$ down to
+$\gamma_{\min}$.
 
 Paper: I. Loshchilov and F. Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts"
 (ICLR 2017), https://arxiv.org/abs/1608.03983 (eq. 5).
 
-With base rate $\eta_0$ (SGDR's $\eta_{\max}$), floor $\eta_{\min}$ = ``eta_min``, and
+With base rate $\gamma_0$ (SGDR's $\gamma_{\max}$), floor $\gamma_{\min}$ = ``eta_min``, and
 $T_{cur}$ steps into a cycle of length $T_i$:
 
 $$
-\eta_t = \eta_{\min} + \tfrac12(\eta_0 - \eta_{\min})\Big(1 + \cos\frac{\pi T_{cur}}{T_i}\Big)
+\gamma_t = \gamma_{\min}
+  + \tfrac12(\gamma_0 - \gamma_{\min})\Big(1 + \cos\frac{\pi T_{cur}}{T_i}\Big)
 $$
 
 - **CosineAnnealingLR** has one cycle, $T_i = $ ``T_max`` and $T_{cur} = t$. ``step()`` uses the
   chainable form, the closed form's ratio between consecutive steps,
   $$
-  \eta_t = \eta_{\min} + (\eta_{t-1} - \eta_{\min})\,
+  \gamma_t = \gamma_{\min} + (\gamma_{t-1} - \gamma_{\min})\,
       \frac{1 + \cos(\pi t / T_{\max})}{1 + \cos(\pi (t-1) / T_{\max})},
   $$
   except where that ratio is $0/0$ (at $t = T_{\max} + 1$, $3T_{\max} + 1$, ...), where it adds
   the closed form's increment instead. Past $T_{\max}$ it does not stop: the cosine goes back up
-  to $\eta_0$ at $2T_{\max}$ and keeps oscillating, with period $2T_{\max}$.
+  to $\gamma_0$ at $2T_{\max}$ and keeps oscillating, with period $2T_{\max}$.
 - **CosineAnnealingWarmRestarts** is SGDR itself: after $T_i$ steps $T_{cur}$ jumps back to $0$
-  (the rate to $\eta_0$) and the next cycle is ``T_mult`` times longer,
+  (the rate to $\gamma_0$) and the next cycle is ``T_mult`` times longer,
   $T_{i+1} = T_{\text{mult}}\, T_i$, $T_0$ = ``T_0``. It always uses the closed form, and its
   ``step(epoch)`` accepts a fractional epoch (steps within an epoch), without a warning.
 
@@ -73,11 +74,11 @@ class CosineAnnealingLR(LRScheduler):
             return [eta_min + (base_lr - eta_min) * (1 + math.cos(t * math.pi / period)) / 2
                     for base_lr in self.base_lrs]
         if (t - 1 - period) % (2 * period) == 0:
-            # Leaving the trough (eta_{t-1} = eta_min): add the closed form's increment.
+            # Leaving the trough (lr_{t-1} = eta_min): add the closed form's increment.
             return [group["lr"] + (base_lr - eta_min) * (1 - math.cos(math.pi / period)) / 2
                     for base_lr, group in zip(self.base_lrs, self.optimizer.param_groups,
                                               strict=True)]
-        # eta_t = eta_min + (eta_{t-1} - eta_min) (1 + cos(pi t/T)) / (1 + cos(pi (t-1)/T))
+        # lr_t = eta_min + (lr_{t-1} - eta_min) (1 + cos(pi t/T)) / (1 + cos(pi (t-1)/T))
         ratio_num = 1 + math.cos(math.pi * t / period)
         ratio_den = 1 + math.cos(math.pi * (t - 1) / period)
         return [ratio_num / ratio_den * (group["lr"] - eta_min) + eta_min

@@ -11,7 +11,7 @@ c &= \lfloor 1 + t / S \rfloor && \text{the cycle number, from 1} \\
 x &= 1 + t/S - c && \text{the position in the cycle, } 0 \le x < 1 \\
 h &= \begin{cases} x / r & x \le r \\ (x - 1)/(r - 1) & x > r \end{cases},
    \quad r = S_{up} / S && \text{the height of the triangle, } 0 \dots 1 \dots 0 \\
-\eta_t &= \eta_{\text{base}} + (\eta_{\max} - \eta_{\text{base}})\, h \; s(\cdot)
+\gamma_t &= \gamma_{\text{base}} + (\gamma_{\max} - \gamma_{\text{base}})\, h \; s(\cdot)
 \end{aligned}
 $$
 
@@ -144,7 +144,7 @@ class CyclicLR(LRScheduler):
         self._warn_if_outside_step()
         cycle, height = triangle_height(self.last_epoch, self.total_size, self.step_ratio)
         scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
-        # eta_t = eta_base + (eta_max - eta_base) h s
+        # lr_t = lr_base + (lr_max - lr_base) h s
         lrs = [base_lr + (max_lr - base_lr) * height * scale
                for base_lr, max_lr in zip(self.base_lrs, self.max_lrs, strict=True)]
         if self.cycle_momentum:

@@ -1,12 +1,12 @@
 r"""LambdaLR and MultiplicativeLR: the schedule is a function you write.
 
-With base rate $\eta_0$ and your function $\lambda$ of the step $t$:
+With base rate $\gamma_0$ and your function $\lambda$ of the step $t$:
 
 $$
 \begin{aligned}
-\text{LambdaLR:}\quad & \eta_t = \eta_0 \, \lambda(t)
+\text{LambdaLR:}\quad & \gamma_t = \gamma_0 \, \lambda(t)
     && \text{(closed form: the factor is relative to the start)} \\
-\text{MultiplicativeLR:}\quad & \eta_t = \eta_{t-1} \, \lambda(t), \; t \ge 1
+\text{MultiplicativeLR:}\quad & \gamma_t = \gamma_{t-1} \, \lambda(t), \; t \ge 1
     && \text{(chainable: the factor is relative to the previous step)}
 \end{aligned}
 $$
@@ -69,7 +69,7 @@ class _WithLambdas(LRScheduler):
 
 
 class LambdaLR(_WithLambdas):
-    """torch.optim.lr_scheduler.LambdaLR: $\\eta_t = \\eta_0 \\lambda(t)$."""
+    """torch.optim.lr_scheduler.LambdaLR: $\\gamma_t = \\gamma_0 \\lambda(t)$."""
 
     def __init__(
         self,
@@ -83,7 +83,7 @@ class LambdaLR(_WithLambdas):
 
     def get_lr(self) -> list[float | Tensor]:
         self._warn_if_outside_step()
-        # eta_t = eta_0 * lambda(t): always from the base rate, so it is its own closed form
+        # lr_t = lr_0 * lambda(t): always from the base rate, so it is its own closed form
         return [
             base_lr * fn(self.last_epoch)
             for fn, base_lr in zip(self.lr_lambdas, self.base_lrs, strict=True)
@@ -91,7 +91,7 @@ class LambdaLR(_WithLambdas):
 
 
 class MultiplicativeLR(_WithLambdas):
-    """torch.optim.lr_scheduler.MultiplicativeLR: $\\eta_t = \\eta_{t-1} \\lambda(t)$."""
+    """torch.optim.lr_scheduler.MultiplicativeLR: $\\gamma_t = \\gamma_{t-1} \\lambda(t)$."""
 
     def __init__(
         self,
@@ -110,7 +110,7 @@ class MultiplicativeLR(_WithLambdas):
         self._warn_if_outside_step()
         if self._is_initial:  # step 0 keeps the rate it finds: the first factor is lambda(1)
             return group_values(self.optimizer, "lr")
-        # eta_t = eta_{t-1} * lambda(t)
+        # lr_t = lr_{t-1} * lambda(t)
         return [
             group["lr"] * fn(self.last_epoch)
             for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups, strict=True)

@@ -1,12 +1,12 @@
 r"""ConstantLR and LinearLR: a warm-up factor on the base rate for the first ``total_iters`` steps.
 
-With base rate $\eta_0$ and $T$ = ``total_iters``:
+With base rate $\gamma_0$ and $T$ = ``total_iters``:
 
 $$
 \begin{aligned}
-\text{ConstantLR:}\quad & \eta_t = \eta_0 \cdot
+\text{ConstantLR:}\quad & \gamma_t = \gamma_0 \cdot
     \begin{cases} f & t < T \\ 1 & t \ge T \end{cases} \\
-\text{LinearLR:}\quad & \eta_t = \eta_0 \Big(f_s + (f_e - f_s)\,\frac{\min(t, T)}{T}\Big)
+\text{LinearLR:}\quad & \gamma_t = \gamma_0 \Big(f_s + (f_e - f_s)\,\frac{\min(t, T)}{T}\Big)
 \end{aligned}
 $$
 
@@ -15,9 +15,10 @@ that ``step()`` uses multiply the rate in the optimizer instead:
 
 $$
 \begin{aligned}
-\text{ConstantLR:}\quad & \eta_0 \leftarrow f\,\eta, \quad \eta_T \leftarrow \eta_{T-1} / f \\
-\text{LinearLR:}\quad & \eta_0 \leftarrow f_s\,\eta, \quad
-    \eta_t \leftarrow \eta_{t-1}\Big(1 + \frac{f_e - f_s}{T f_s + (t - 1)(f_e - f_s)}\Big),
+\text{ConstantLR:}\quad & \gamma_0 \leftarrow f\,\gamma, \quad
+    \gamma_T \leftarrow \gamma_{T-1} / f \\
+\text{LinearLR:}\quad & \gamma_0 \leftarrow f_s\,\gamma, \quad
+    \gamma_t \leftarrow \gamma_{t-1}\Big(1 + \frac{f_e - f_s}{T f_s + (t - 1)(f_e - f_s)}\Big),
     \; 1 \le t \le T
 \end{aligned}
 $$
@@ -55,15 +56,15 @@ class ConstantLR(LRScheduler):
 
     def get_lr(self) -> list[float | Tensor]:
         self._warn_if_outside_step()
-        if self.last_epoch == 0:  # eta_0 <- factor * eta
+        if self.last_epoch == 0:  # lr_0 <- factor * lr
             return [group["lr"] * self.factor for group in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
             return group_values(self.optimizer, "lr")
-        # eta_T <- eta_{T-1} / factor: the warm-up is over
+        # lr_T <- lr_{T-1} / factor: the warm-up is over
         return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
-        # eta_t = eta_0 * (factor if t < T else 1)
+        # lr_t = lr_0 * (factor if t < T else 1)
         past_warmup = self.last_epoch >= self.total_iters
         return [base_lr * (self.factor + past_warmup * (1 - self.factor))
                 for base_lr in self.base_lrs]
@@ -95,11 +96,11 @@ class LinearLR(LRScheduler):
 
     def get_lr(self) -> list[float | Tensor]:
         self._warn_if_outside_step()
-        if self.last_epoch == 0:  # eta_0 <- f_s * eta
+        if self.last_epoch == 0:  # lr_0 <- f_s * lr
             return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
         if self._is_initial or self.last_epoch > self.total_iters:
             return group_values(self.optimizer, "lr")
-        # eta_t <- eta_{t-1} (1 + (f_e - f_s) / (T f_s + (t - 1)(f_e - f_s)))
+        # lr_t <- lr_{t-1} (1 + (f_e - f_s) / (T f_s + (t - 1)(f_e - f_s)))
         change = self.end_factor - self.start_factor
         ratio = 1.0 + change / (
             self.total_iters * self.start_factor + (self.last_epoch - 1) * change
@@ -107,7 +108,7 @@ class LinearLR(LRScheduler):
         return [group["lr"] * ratio for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
-        # eta_t = eta_0 (f_s + (f_e - f_s) min(t, T) / T)
+        # lr_t = lr_0 (f_s + (f_e - f_s) min(t, T) / T)
         change = self.end_factor - self.start_factor
         progress = min(self.total_iters, self.last_epoch)
         return [base_lr * (self.start_factor + change * progress / self.total_iters)

@@ -5,13 +5,13 @@ Using Large Learning Rates" (2017), https://arxiv.org/abs/1708.07120; the schedu
 laid out in L. N. Smith, "A disciplined approach to neural network hyper-parameters: Part 1"
 (2018), https://arxiv.org/abs/1803.09820 (section 4.1).
 
-With peak $\eta_{\max}$ = ``max_lr``, start $\eta_{\text{init}} = \eta_{\max} / d$
-(``div_factor``), floor $\eta_{\min} = \eta_{\text{init}} / d_f$ (``final_div_factor``) and
+With peak $\gamma_{\max}$ = ``max_lr``, start $\gamma_{\text{init}} = \gamma_{\max} / d$
+(``div_factor``), floor $\gamma_{\min} = \gamma_{\text{init}} / d_f$ (``final_div_factor``) and
 $N$ = ``total_steps``, the schedule is a chain of phases. Phase $k$ runs from step $a_k$ to step
 $b_k$ and anneals from its start value to its end value,
 
 $$
-\eta_t = \operatorname{anneal}(\eta_{\text{start}}, \eta_{\text{end}}, p), \qquad
+\gamma_t = \operatorname{anneal}(\gamma_{\text{start}}, \gamma_{\text{end}}, p), \qquad
 p = \frac{t - a_k}{b_k - a_k},
 $$
 
@@ -20,11 +20,11 @@ $$
 \operatorname{anneal}_{\text{linear}}(s, e, p) = s + (e - s)\,p .
 $$
 
-Two phases (default), with $P$ = ``pct_start``: $\eta_{\text{init}} \to \eta_{\max}$ over steps
-$0 \dots PN - 1$, then $\eta_{\max} \to \eta_{\min}$ up to step $N - 1$.
+Two phases (default), with $P$ = ``pct_start``: $\gamma_{\text{init}} \to \gamma_{\max}$ over steps
+$0 \dots PN - 1$, then $\gamma_{\max} \to \gamma_{\min}$ up to step $N - 1$.
 Three phases (``three_phase=True``): up over $0 \dots PN - 1$, back down to
-$\eta_{\text{init}}$ over $PN - 1 \dots 2PN - 2$ (a symmetric triangle), then
-$\eta_{\text{init}} \to \eta_{\min}$ up to $N - 1$.
+$\gamma_{\text{init}}$ over $PN - 1 \dots 2PN - 2$ (a symmetric triangle), then
+$\gamma_{\text{init}} \to \gamma_{\min}$ up to $N - 1$.
 
 With ``cycle_momentum`` the momentum (or $\beta_1$) runs the other way in the same phases:
 ``max_momentum`` $\to$ ``base_momentum`` while the rate rises, and back while it falls (it stays
@@ -33,7 +33,7 @@ at ``max_momentum`` in the third phase).
 torch.optim versus Smith's schedule:
 
 - Smith's 1cycle is the three-phase one: a *linear* symmetric triangle between
-  $\eta_{\max}/d$ and $\eta_{\max}$, then a short linear "annihilation" to a tiny rate. torch's
+  $\gamma_{\max}/d$ and $\gamma_{\max}$, then a short linear "annihilation" to a tiny rate. torch's
   default is two phases with *cosine* annealing (the fastai variant, whose authors report it
   works better); ``three_phase=True, anneal_strategy="linear"`` is the paper's shape.
 - The phase boundaries are $PN - 1$ and $2PN - 2$ (off by one and two from $PN$ and $2PN$),
@@ -136,9 +136,9 @@ class OneCycleLR(LRScheduler):
         max_lrs = per_group("max_lr", self.optimizer, max_lr)
         if last_epoch == -1:  # the three rates of each group live in the group itself
             for group, peak in zip(self.optimizer.param_groups, max_lrs, strict=True):
-                group["initial_lr"] = peak / div_factor  # eta_init = eta_max / d
+                group["initial_lr"] = peak / div_factor  # lr_init = lr_max / d
                 group["max_lr"] = peak
-                group["min_lr"] = group["initial_lr"] / final_div_factor  # eta_min = eta_init/d_f
+                group["min_lr"] = group["initial_lr"] / final_div_factor  # eta_min = lr_init/d_f
 
         self.cycle_momentum = cycle_momentum
         if self.cycle_momentum:

@@ -13,7 +13,7 @@ improvement is a "bad epoch"; after more than ``patience`` of them in a row ever
 becomes
 
 $$
-\eta \leftarrow \max(\eta\cdot\text{factor},\ \eta_{\min})
+\gamma \leftarrow \max(\gamma\cdot\text{factor},\ \gamma_{\min})
 \quad\text{unless that changes it by no more than } \epsilon,
 $$
 
@@ -147,7 +147,7 @@ class ReduceLROnPlateau(LRScheduler):
             self.min_lrs = [self.default_min_lr] * len(self.optimizer.param_groups)
         for index, group in enumerate(self.optimizer.param_groups):
             old_lr = float(group["lr"])
-            new_lr = max(old_lr * self.factor, self.min_lrs[index])  # eta <- max(eta f, eta_min)
+            new_lr = max(old_lr * self.factor, self.min_lrs[index])  # lr <- max(lr f, eta_min)
             if old_lr - new_lr > self.eps:  # changes smaller than eps are ignored
                 set_group_value(group, "lr", new_lr)
 

@@ -1,11 +1,11 @@
 r"""PolynomialLR: decay to zero in ``total_iters`` steps along $(1 - t/T)^p$.
 
-With base rate $\eta_0$, $T$ = ``total_iters`` and $p$ = ``power``:
+With base rate $\gamma_0$, $T$ = ``total_iters`` and $p$ = ``power``:
 
 $$
-\eta_t = \eta_0 \Big(1 - \frac{\min(t, T)}{T}\Big)^{p}
+\gamma_t = \gamma_0 \Big(1 - \frac{\min(t, T)}{T}\Big)^{p}
 \qquad\text{chainable: }
-\eta_t = \eta_{t-1} \bigg(\frac{1 - t/T}{1 - (t - 1)/T}\bigg)^{p}, \; 1 \le t \le T
+\gamma_t = \gamma_{t-1} \bigg(\frac{1 - t/T}{1 - (t - 1)/T}\bigg)^{p}, \; 1 \le t \le T
 $$
 
 $p = 1$ is a linear decay to zero, the "linear schedule" of many fine-tuning recipes; $p = 2$
@@ -41,13 +41,13 @@ class PolynomialLR(LRScheduler):
         self._warn_if_outside_step()
         if self._is_initial or self.last_epoch > self.total_iters:
             return group_values(self.optimizer, "lr")
-        # eta_t = eta_{t-1} ((1 - t/T) / (1 - (t-1)/T))^p: the ratio of two closed-form values
+        # lr_t = lr_{t-1} ((1 - t/T) / (1 - (t-1)/T))^p: the ratio of two closed-form values
         remaining_now = 1.0 - self.last_epoch / self.total_iters
         remaining_before = 1.0 - (self.last_epoch - 1) / self.total_iters
         decay_factor = (remaining_now / remaining_before) ** self.power
         return [group["lr"] * decay_factor for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
-        # eta_t = eta_0 (1 - min(t, T) / T)^p
+        # lr_t = lr_0 (1 - min(t, T) / T)^p
         remaining = 1.0 - min(self.total_iters, self.last_epoch) / self.total_iters
         return [base_lr * remaining**self.power for base_lr in self.base_lrs]

@@ -1,15 +1,15 @@
 r"""StepLR, MultiStepLR and ExponentialLR: decay by a factor $\gamma$, at steps or every step.
 
-With base rate $\eta_0$, factor $\gamma$ and step $t$:
+With base rate $\gamma_0$, factor $q$ (``gamma``) and step $t$:
 
 $$
 \begin{aligned}
-\text{StepLR:}\quad & \eta_t = \eta_0 \, \gamma^{\lfloor t / s \rfloor}
-    && \text{chainable: } \eta_t = \gamma\,\eta_{t-1} \text{ when } t > 0,\ s \mid t \\
-\text{MultiStepLR:}\quad & \eta_t = \eta_0 \, \gamma^{\#\{m \in M : m \le t\}}
-    && \text{chainable: } \eta_t = \gamma^{c(t)}\,\eta_{t-1},\ c(t) = \#\{m \in M : m = t\} \\
-\text{ExponentialLR:}\quad & \eta_t = \eta_0 \, \gamma^{t}
-    && \text{chainable: } \eta_t = \gamma\,\eta_{t-1}
+\text{StepLR:}\quad & \gamma_t = \gamma_0 \, q^{\lfloor t / s \rfloor}
+    && \text{chainable: } \gamma_t = q\,\gamma_{t-1} \text{ when } t > 0,\ s \mid t \\
+\text{MultiStepLR:}\quad & \gamma_t = \gamma_0 \, q^{\#\{m \in M : m \le t\}}
+    && \text{chainable: } \gamma_t = q^{c(t)}\,\gamma_{t-1},\ c(t) = \#\{m \in M : m = t\} \\
+\text{ExponentialLR:}\quad & \gamma_t = \gamma_0 \, q^{t}
+    && \text{chainable: } \gamma_t = q\,\gamma_{t-1}
 \end{aligned}
 $$
 
@@ -18,7 +18,7 @@ where $s$ is ``step_size`` and $M$ the ``milestones``. ``step()`` uses the chain
 
 torch.optim's contract, which is looser than the docstring promises: MultiStepLR's milestones
 "must be increasing" but are never checked. They are counted (a ``collections.Counter``), so an
-unsorted list works and a milestone given twice decays by $\gamma^2$ there.
+unsorted list works and a milestone given twice decays by $q^2$ there.
 """
 
 from __future__ import annotations
@@ -49,11 +49,11 @@ class StepLR(LRScheduler):
         self._warn_if_outside_step()
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return group_values(self.optimizer, "lr")  # between decays: unchanged
-        # eta_t = gamma * eta_{t-1} at every multiple of step_size
+        # lr_t = gamma * lr_{t-1} at every multiple of step_size
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
-        # eta_t = eta_0 * gamma^floor(t / step_size)
+        # lr_t = lr_0 * gamma^floor(t / step_size)
         return [base_lr * self.gamma ** (self.last_epoch // self.step_size)
                 for base_lr in self.base_lrs]
 
@@ -76,12 +76,12 @@ class MultiStepLR(LRScheduler):
         self._warn_if_outside_step()
         if self.last_epoch not in self.milestones:
             return group_values(self.optimizer, "lr")
-        # eta_t = gamma^c(t) * eta_{t-1}: a milestone listed c times decays c times
+        # lr_t = gamma^c(t) * lr_{t-1}: a milestone listed c times decays c times
         return [group["lr"] * self.gamma ** self.milestones[self.last_epoch]
                 for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
-        # eta_t = eta_0 * gamma^(number of milestones <= t)
+        # lr_t = lr_0 * gamma^(number of milestones <= t)
         passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
         return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
 
@@ -97,9 +97,9 @@ class ExponentialLR(LRScheduler):
         self._warn_if_outside_step()
         if self._is_initial:  # the first step (also on resume) must not decay a second time
             return group_values(self.optimizer, "lr")
-        # eta_t = gamma * eta_{t-1}
+        # lr_t = gamma * lr_{t-1}
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self) -> list[float | Tensor]:
-        # eta_t = eta_0 * gamma^t
+        # lr_t = lr_0 * gamma^t
         return [base_lr * self.gamma**self.last_epoch for base_lr in self.base_lrs]

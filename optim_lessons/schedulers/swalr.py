@@ -5,18 +5,18 @@ Leads to Wider Optima and Better Generalization" (UAI 2018), https://arxiv.org/a
 
 Stochastic weight averaging trains on at a constant (or cyclical) rate and averages the weights
 it visits (``optim_lessons.averaging.AveragedModel``). SWALR takes the rate there: over
-$A$ = ``anneal_epochs`` steps it moves from the rate $\eta_{\text{start}}$ it found to
-$\eta_{\text{swa}}$ = ``swa_lr``,
+$A$ = ``anneal_epochs`` steps it moves from the rate $\gamma_{\text{start}}$ it found to
+$\gamma_{\text{swa}}$ = ``swa_lr``,
 
 $$
-\eta_t = \alpha_t\,\eta_{\text{swa}} + (1 - \alpha_t)\,\eta_{\text{start}}, \qquad
+\gamma_t = \alpha_t\,\gamma_{\text{swa}} + (1 - \alpha_t)\,\gamma_{\text{start}}, \qquad
 \alpha_t = a\big(\min(1, t / A)\big),
 $$
 
 with $a(x) = x$ (``"linear"``) or $a(x) = (1 - \cos \pi x)/2$ (``"cos"``). It is chainable in
-an unusual way: it never stores $\eta_{\text{start}}$, but recovers it each step from the
+an unusual way: it never stores $\gamma_{\text{start}}$, but recovers it each step from the
 current rate by undoing the previous step's interpolation,
-$\eta_{\text{start}} = (\eta_{t-1} - \alpha_{t-1}\eta_{\text{swa}})/(1 - \alpha_{t-1})$.
+$\gamma_{\text{start}} = (\gamma_{t-1} - \alpha_{t-1}\gamma_{\text{swa}})/(1 - \alpha_{t-1})$.
 
 torch.optim versus the paper: the paper switches to the SWA rate at once (or cycles it); the
 annealing phase is torch.optim's, to avoid a jump in the rate. The counter is ``_step_count``,
@@ -85,6 +85,6 @@ class SWALR(LRScheduler):
             for group in self.optimizer.param_groups
         ]
         alpha = self.anneal_func(max(0, min(1, step / max(1, self.anneal_epochs))))
-        # eta_t = alpha swa_lr + (1 - alpha) eta_start
+        # lr_t = alpha swa_lr + (1 - alpha) lr_start
         return [group["swa_lr"] * alpha + lr * (1 - alpha)
                 for group, lr in zip(self.optimizer.param_groups, start_lrs, strict=True)]

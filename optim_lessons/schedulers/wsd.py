@@ -5,11 +5,11 @@ Scalable Training Strategies" (2024), https://arxiv.org/abs/2404.06395 (section 
 A. Hägele et al., "Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations"
 (NeurIPS 2024), https://arxiv.org/abs/2405.18392 (section 3, the "cooldown").
 
-With base rate $\eta_0$, $W$ warm-up steps, $S$ stable steps, $D$ decay steps, floor ratio
+With base rate $\gamma_0$, $W$ warm-up steps, $S$ stable steps, $D$ decay steps, floor ratio
 $m$ = ``min_lr_ratio`` and decay progress $p = (t - W - S)/D$:
 
 $$
-\eta_t = \eta_0 \cdot \begin{cases}
+\gamma_t = \gamma_0 \cdot \begin{cases}
     t / W & 0 \le t < W \quad\text{(warm-up, linear from 0)} \\
     1 & W \le t < W + S \quad\text{(stable)} \\
     m + (1 - m)\, d(p) & W + S \le t < W + S + D \quad\text{(decay)} \\
@@ -70,7 +70,7 @@ def wsd_factor(
     min_lr_ratio: float = 0.0,
     decay_shape: DecayShape = "linear",
 ) -> float:
-    """The WSD multiplier $\\eta_t / \\eta_0$ at step ``t`` (the closed form above)."""
+    """The WSD multiplier $\\gamma_t / \\gamma_0$ at step ``t`` (the closed form above)."""
     if t < warmup_steps:
         return t / warmup_steps  # warm-up: t / W
     decay_start = warmup_steps + stable_steps
@@ -83,7 +83,7 @@ def wsd_factor(
 
 
 class WarmupStableDecayLR(LRScheduler):
-    """Warmup-stable-decay: $\\eta_t = \\eta_0 \\cdot$ ``wsd_factor(t, ...)``."""
+    """Warmup-stable-decay: $\\gamma_t = \\gamma_0 \\cdot$ ``wsd_factor(t, ...)``."""
 
     def __init__(
         self,
