@@ -101,3 +101,27 @@ def sleep(seconds: float) -> int:
 def expect_world_size(expected: int) -> int:
     """Check the group's size, as training code that assumes a layout would."""
     return ranks.setup(expected)
+
+
+def dtensor_tour(rows: int = 64, cols: int = 784) -> dict[str, object]:
+    """What a DTensor parameter looks like on this rank once FSDP2 has sharded a layer."""
+    from torch import nn
+    from torch.distributed.fsdp import fully_shard
+
+    layer = nn.Linear(cols, rows)
+    fully_shard(layer)
+    weight = layer.weight
+    return {
+        "type": type(weight).__name__,
+        "shape": tuple(weight.shape),
+        "local shape": tuple(weight.to_local().shape),
+        "placements": str(weight.placements),
+        "rows held": _rows_held(rows),
+    }
+
+
+def _rows_held(rows: int) -> str:
+    per_rank = -(-rows // ranks.world_size())  # torch.chunk's sizes: ceil, the last gets less
+    first = min(rows, ranks.rank() * per_rank)
+    last = min(rows, first + per_rank)
+    return f"{first} to {last - 1}"
