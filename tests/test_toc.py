@@ -44,6 +44,7 @@ PLANNED_PARTS: dict[str, list[str]] = {
         "notebooks/10_schedules",
         "notebooks/11_in_practice",
         "notebooks/12_write_your_own",
+        "notebooks/14_many_machines",
     ],
 }
 
