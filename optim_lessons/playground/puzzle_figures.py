@@ -96,9 +96,12 @@ def draw_hints(
     ax: Axes | None = None,
     *,
     title: str = "The hints: minus the gradient of each piece",
+    link_slots: bool = True,
 ) -> Axes:
     """The table with one arrow per piece, pointing along minus the gradient (the way that
-    lowers the loss fastest), its length proportional to the gradient's size."""
+    lowers the loss fastest), its length proportional to the gradient's size. With
+    ``link_slots`` a dashed line joins each piece's centre to the centre of its own slot, so the
+    arrow (where the hint points) and the line (where the piece belongs) can be compared."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5.0, 5.0))
     positions = puzzle.positions.detach() if positions is None else positions.to(puzzle.home)
@@ -111,6 +114,10 @@ def draw_hints(
               edgecolor="black", linewidth=0.5, angles="xy", scale_units="xy",
               scale=longest / 0.9, width=0.008, headwidth=3.5, headlength=4, headaxislength=3.5)
     homes = (puzzle.home + 0.5).cpu().numpy()
+    if link_slots:  # one dashed line per piece, to the centre of the slot it belongs in
+        for index, ((x, y), (home_x, home_y)) in enumerate(zip(centres, homes, strict=True)):
+            ax.plot([x, home_x], [y, home_y], color="yellow", linestyle="--", linewidth=0.9,
+                    alpha=0.9, label="piece to its slot" if index == 0 else None)
     ax.plot(homes[:, 0], homes[:, 1], linestyle="none", marker="+", color="black", markersize=6,
             label="slot centres")
     ax.legend(loc="lower right", fontsize="x-small", framealpha=0.85)
@@ -188,7 +195,8 @@ def plot_attention(
 
     Left: how far each piece moved at each step (pieces down, steps across). Right: the
     effective step size of each piece over the first ``steps`` steps (distance moved per unit
-    of hint, see :meth:`SolveRecord.effective_step_sizes`), drawn at the piece's slot.
+    of hint, see :meth:`SolveRecord.effective_step_sizes`), drawn at the piece's slot. Each
+    column of panels shares one colour scale, so the rows compare at a glance.
     """
     rows = len(records)
     figure, axes = plt.subplots(rows, 2, figsize=figsize or (9.0, 3.0 * rows), squeeze=False,
@@ -196,6 +204,8 @@ def plot_attention(
     # one colour scale for every right-hand panel, so that the guides compare at a glance
     all_sizes = torch.cat([record.effective_step_sizes(steps) for record in records.values()])
     low, high = float(all_sizes.min()), float(all_sizes.max())
+    # and one for every left-hand panel: the same colour is the same distance in every row
+    farthest = max(float(record.moves[:steps].max()) for record in records.values())
     if high - low < 1e-3 * max(abs(high), 1e-12):  # all equal (plain SGD alone): widen the scale
         low, high = low * 0.5, high * 1.5
     for (label, record), (moves_ax, size_ax) in zip(records.items(), axes, strict=True):
@@ -203,7 +213,8 @@ def plot_attention(
         count = record.puzzle.num_pieces
         moves = record.moves[:shown].T.numpy()
         image = moves_ax.imshow(moves, aspect="auto", cmap="magma", interpolation="nearest",
-                                extent=(0.5, shown + 0.5, count - 0.5, -0.5))
+                                extent=(0.5, shown + 0.5, count - 0.5, -0.5), vmin=0.0,
+                                vmax=farthest)
         figure.colorbar(image, ax=moves_ax, label="moved (pieces)")
         moves_ax.set(title=f"{label}\nhow far each piece moved at each step", xlabel="step",
                      ylabel="piece")
@@ -236,15 +247,16 @@ def animate_solve(
     *,
     frames: int = 36,
     interval: int = 150,
-    dpi: int = 55,
+    dpi: int = 90,
     quality: int = 60,
-    panel_size: float = 2.6,
+    panel_size: float = 3.0,
 ) -> Any:
     """The solves side by side as a self-contained HTML animation (no kernel needed).
 
     Holds at most ``frames`` frames, spread over the steps more densely at the start, where
-    most of the movement happens. Frames are JPEG images (``quality`` from 1 to 95), which
-    keeps three panels of 36 frames under about 600 kilobytes. Returns an
+    most of the movement happens. Each panel is ``panel_size * dpi`` pixels wide (270 by
+    default, so that the titles are readable on the page). Frames are JPEG images (``quality``
+    from 1 to 95), which keeps three panels of 36 frames near a megabyte. Returns an
     :class:`IPython.display.HTML` object.
     """
     from IPython.display import HTML
@@ -264,7 +276,7 @@ def animate_solve(
         ax.set_ylabel("")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.title.set_fontsize(9)
+        ax.title.set_fontsize(10)
         images.append(image)
         titles.append(ax.title)
 
