@@ -171,7 +171,8 @@ def test_tables_tiers_profiles_and_what_is_missing():
     assert results.score("A") == 1.0 and results.score("C") == 0.0
     assert 0.0 < results.score("B") < 1.0  # within 4x, but not fastest
     summary = results.summary()
-    assert "missing: cnn: 2 of 3 trials" in summary and "(no seed runs yet" in summary
+    assert "missing: cnn: 2 of 3 trials" in summary and "(0 of 1 trials done)" in summary
+    assert results.table("mlp").rows[0][0] == "A"
 
 
 def test_the_command_on_a_tiny_config(tmp_path, monkeypatch, capsys):

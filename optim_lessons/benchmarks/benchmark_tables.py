@@ -18,7 +18,8 @@ separate tiers do say the order is not noise from the seeds.
 **Performance profiles** {cite}`dolan2002benchmarking`, as AlgoPerf uses them
 {cite}`dahl2023benchmarking`: a submission's time to the target on a workload is the median
 over its seeds (infinite when fewer than half the seeds reach it); its ratio is that time over
-the fastest submission's; its profile :math:`\\rho(\\tau)` is the share of workloads on which
+the fastest submission's (a workload on which no submission reached the target is left out: it
+has no fastest); its profile :math:`\\rho(\\tau)` is the share of workloads on which
 its ratio is at most :math:`\\tau`. The *score* is the area under :math:`\\rho` for
 :math:`\\log\\tau` from 0 to :math:`\\log 4`, divided by :math:`\\log 4` (1: fastest everywhere;
 0: never within 4 times the fastest).
@@ -32,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from optim_lessons.tables import TextTable
 
 #: Student's t quantile 0.975 for 1 to 9 degrees of freedom.
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -140,7 +143,8 @@ class Results:
         return cls.from_runs(runs, FULL if config is None else config)
 
     def entry(self, workload: str, submission: str) -> Entry:
-        trials = [self.runs[k] for k in sorted(self.runs) if k[:3] == (workload, submission, "trial")]
+        trials = [self.runs[(workload, submission, "trial", i)] for i in range(self.trials)
+                  if (workload, submission, "trial", i) in self.runs]
         seeds = [self.runs[(workload, submission, "seed", s)] for s in self.seeds
                  if (workload, submission, "seed", s) in self.runs]
         return Entry(workload, submission, trials, seeds, len(self.seeds))
@@ -183,14 +187,21 @@ class Results:
 
     # ------------------------------------------------------------------ profiles
 
+    def profiled_workloads(self, key: str = "steps_to_target") -> list[str]:
+        """The complete workloads on which at least one submission reached the target (a
+        workload nobody solved has no fastest submission to measure the others against)."""
+        return [w for w in self.complete_workloads()
+                if any(math.isfinite(self.entry(w, s).median_to_target(key))
+                       for s in self.submissions)]
+
     def ratios(self, key: str = "steps_to_target") -> dict[str, dict[str, float]]:
-        """Each submission's time over the fastest, on each complete workload."""
+        """Each submission's time over the fastest, on each profiled workload."""
         out: dict[str, dict[str, float]] = {s: {} for s in self.submissions}
-        for w in self.complete_workloads():
+        for w in self.profiled_workloads(key):
             times = {s: self.entry(w, s).median_to_target(key) for s in self.submissions}
             fastest = min(times.values())
             for s, t in times.items():
-                out[s][w] = t / fastest if math.isfinite(fastest) else math.inf
+                out[s][w] = t / fastest
         return out
 
     def profile(self, submission: str, taus: Sequence[float], key: str = "steps_to_target") -> list[float]:
@@ -207,25 +218,27 @@ class Results:
 
     # ------------------------------------------------------------------ text
 
-    def table(self, workload: str) -> str:
-        """One workload: chosen setting's seeds, scores with intervals, time to target, state."""
-        lines = [f"{'submission':<11}{'seeds':>6}{'reach':>6}{'val acc (95%)':>18}"
-                 f"{'test acc (95%)':>18}{'steps':>7}{'CPU s':>7}{'B/param':>8}"]
+    def table(self, workload: str) -> TextTable:
+        """One workload: chosen setting's seeds, scores with intervals, time to target, state.
+
+        Best mean test accuracy first; a submission without seed runs says how far it got."""
+        columns = ["submission", "seeds", "reached", "val acc (95%)", "test acc (95%)",
+                   "steps", "CPU s", "state B/param"]
+        rows = []
         ranked = [name for name, _ in self.ranked(workload)]
-        rest = [s for s in self.submissions if s not in ranked]
-        for s in ranked + rest:
+        for s in ranked + [s for s in self.submissions if s not in ranked]:
             e = self.entry(workload, s)
             if not e.seeds:
-                lines.append(f"{s:<11}{'0':>6}   (no seed runs yet: {len(e.trials)} of "
-                             f"{self.trials} trials done)")
+                rows.append([s, "0", "-", f"({len(e.trials)} of {self.trials} trials done)",
+                             "-", "-", "-", "-"])
                 continue
             steps, cpu = e.median_to_target(), e.median_to_target("cpu_to_target")
-            lines.append(
-                f"{s:<11}{len(e.seeds):>6}{e.reached:>6}{str(e.interval('val_accuracy')):>18}"
-                f"{str(e.interval('test_accuracy')):>18}"
-                f"{'-' if math.isinf(steps) else f'{steps:.0f}':>7}"
-                f"{'-' if math.isinf(cpu) else f'{cpu:.2f}':>7}{e.state_bytes:>8.2f}")
-        return "\n".join(lines)
+            rows.append([s, str(len(e.seeds)), str(e.reached), str(e.interval("val_accuracy")),
+                         str(e.interval("test_accuracy")),
+                         "-" if math.isinf(steps) else f"{steps:.0f}",
+                         "-" if math.isinf(cpu) else f"{cpu:.2f}", f"{e.state_bytes:.2f}"])
+        return TextTable(columns, rows, right={1, 2, 3, 4, 5, 6, 7},
+                         caption=f"{workload}: the chosen setting of each submission over its seeds")
 
     def summary(self) -> str:
         parts = []
@@ -235,7 +248,7 @@ class Results:
             if tiers:
                 parts.append("tiers (test accuracy): " + " > ".join(
                     "{" + ", ".join(t) + "}" for t in tiers))
-        done = self.complete_workloads()
+        done = self.profiled_workloads()
         if done:
             scores = sorted(((self.score(s), s) for s in self.submissions), reverse=True)
             parts.append(f"profile scores (steps to target, over {', '.join(done)}): "
@@ -311,6 +324,6 @@ def plot_profiles(results: Results, key: str = "steps_to_target") -> Any:
     axes[0].set_ylabel("share of workloads within τ")
     what = "steps" if key == "steps_to_target" else "CPU-seconds"
     figure.suptitle(f"Performance profiles: {what} to the validation target "
-                    f"({len(results.complete_workloads())} workloads)")
+                    f"(over {', '.join(results.profiled_workloads(key))})")
     figure.tight_layout()
     return figure

@@ -153,7 +153,7 @@ def train_one(
         cpu += (time.process_time() if device.type == "cpu" else time.perf_counter()) - started
         if progress is not None:
             progress.update(1)
-        if not math.isfinite(float(loss)):
+        if not math.isfinite(loss.item()):
             diverged = True
             break
         if step % workload.eval_every == 0 or step == workload.steps:

@@ -86,7 +86,7 @@ class Submission:
         """The search space in one line, for the chapter's table."""
         parts = [f"lr {self.lr[0]:g}..{self.lr[1]:g}"]
         if self.weight_decay is not None:
-            kind = "decoupled" if self.weight_decay == DECOUPLED_WD else "L2"
+            kind = "L2" if self.weight_decay == COUPLED_WD else "decoupled"
             parts.append(f"wd {self.weight_decay[0]:g}..{self.weight_decay[1]:g} ({kind})")
         if self.betas in ("betas", "momentum"):
             parts.append("momentum 0.8..0.98" if self.betas == "momentum" else "beta1 0.8..0.98")
