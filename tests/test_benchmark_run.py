@@ -34,10 +34,12 @@ def test_plan_lists_trials_before_seed_runs_workload_by_workload():
     config = bench.Config(workloads=("mlp", "cnn"), submissions=("SGD", "Adam"), trials=2,
                           seeds=(1, 2, 3))
     todo = bench.plan(config, {})
-    assert len(todo) == 2 * 2 * (2 + 3)
+    assert len(todo) == 2 * (2 * (2 + 3) + 0)  # AdamW, the one run without decay, is not here
     assert [k.workload for k in todo] == ["mlp"] * 10 + ["cnn"] * 10
     kinds = [k.kind for k in todo[:10]]
     assert kinds == ["trial"] * 4 + ["seed"] * 6
+    with_adamw = bench.plan(bench.replace(config, submissions=("SGD", "AdamW")), {})
+    assert [k.kind for k in with_adamw[:13]] == ["trial"] * 4 + ["seed"] * 6 + ["no_wd"] * 3
     done = {k.as_tuple(): {} for k in todo[:3]}
     assert bench.plan(config, done) == todo[3:]
 
@@ -120,7 +122,7 @@ def test_a_killed_benchmark_resumes_and_ends_with_the_same_numbers(tmp_path):
     bench.run(TINY, cut, progress=False)
     _, resumed = bench.load(cut)
     _, expected = bench.load(whole)
-    assert sorted(resumed) == sorted(expected) and len(expected) == 2 * (2 + 2)
+    assert sorted(resumed) == sorted(expected) and len(expected) == 2 * (2 + 2) + 2
     for key in expected:
         for field in ("val_accuracy", "settings", "seed", "steps_to_target"):
             assert resumed[key][field] == expected[key][field], (key, field)
@@ -130,7 +132,11 @@ def test_a_killed_benchmark_resumes_and_ends_with_the_same_numbers(tmp_path):
     sessions = [r for r in _lines(cut) if r["type"] == "session"]
     assert len(sessions) == 2 and sessions[0]["torch"] == torch.__version__
     assert all("test_accuracy" not in r for k, r in expected.items() if k[2] == "trial")
-    assert all("test_accuracy" in r for k, r in expected.items() if k[2] == "seed")
+    assert all("test_accuracy" in r for k, r in expected.items() if k[2] != "trial")
+    no_decay = expected[("mlp", "AdamW", "no_wd", 1)]
+    chosen = expected[("mlp", "AdamW", "seed", 1)]
+    assert no_decay["settings"] == chosen["settings"] | {"weight_decay": 0.0}
+    assert chosen["settings"]["weight_decay"] > 0
     assert bench.run(TINY, cut, progress=False) == resumed  # nothing left to do
 
 
@@ -180,11 +186,11 @@ def test_the_command_on_a_tiny_config(tmp_path, monkeypatch, capsys):
     path = tmp_path / "quick.jsonl"
     bench.main(["--quick", "--results", str(path), "--no-progress"])
     out = capsys.readouterr().out
-    assert f"results: {path} (8 runs" in out and "missing: nothing" in out
-    assert sum(r["type"] == "run" for r in _lines(path)) == 8
+    assert f"results: {path} (10 runs" in out and "missing: nothing" in out
+    assert sum(r["type"] == "run" for r in _lines(path)) == 10
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_a_run_on_cuda(tmp_path):
     runs = bench.run(TINY, tmp_path / "cuda.jsonl", device="cuda", progress=False)
-    assert len(runs) == 8
+    assert len(runs) == 10

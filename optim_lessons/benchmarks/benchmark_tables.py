@@ -149,6 +149,11 @@ class Results:
                  if (workload, submission, "seed", s) in self.runs]
         return Entry(workload, submission, trials, seeds, len(self.seeds))
 
+    def without_decay(self, workload: str, submission: str = "AdamW") -> list[dict[str, Any]]:
+        """The seed runs of the chosen setting with its weight decay set to zero."""
+        return [self.runs[(workload, submission, "no_wd", s)] for s in self.seeds
+                if (workload, submission, "no_wd", s) in self.runs]
+
     def missing(self) -> list[str]:
         """What the plan holds that the file does not, one line per workload."""
         lines = []

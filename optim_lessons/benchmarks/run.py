@@ -10,7 +10,8 @@ For each workload in turn (so complete workloads land first), the command trains
    search space (:mod:`~optim_lessons.benchmarks.submissions`), with seed 0;
 2. the *seed runs*: for each submission, the trial chosen on the validation split alone
    (:func:`choose`) is trained again with seeds 1, 2 and 3, and only these runs are shown the
-   test set, once, at their end.
+   test set, once, at their end;
+3. AdamW's chosen setting once more with each seed, without weight decay (kind ``"no_wd"``).
 
 Every finished run is appended as one JSON line to the results file (:data:`RESULTS`, committed
 with the book); a restart reads the file and skips what is there, so a killed benchmark picks up
@@ -65,6 +66,9 @@ class Config:
     #: Shrinks the data (1.0: the full workload) and the step budget (None: the workload's).
     data_scale: float = 1.0
     steps: int | None = None
+    #: Submissions whose chosen setting also runs, with every seed, without weight decay
+    #: (kind ``"no_wd"``): what the decay does, with everything else held fixed.
+    without_decay: tuple[str, ...] = ("AdamW",)
 
     def workload(self, name: str) -> Workload:
         workload = WORKLOADS[name]
@@ -78,14 +82,15 @@ class Config:
 #: trials, not AlgoPerf's 5 to 100 per study, is what fits an hour of one CPU core.
 FULL = Config()
 #: The quick check: two trials and two seeds of three submissions on the seed MLP.
-QUICK = Config(workloads=("mlp",), submissions=("SGD", "AdamW", "Lion"), trials=2, seeds=(1, 2))
+QUICK = Config(workloads=("mlp",), submissions=("SGD", "AdamW", "Lion"), trials=2, seeds=(1, 2),
+               without_decay=())
 
 
 @dataclass(frozen=True)
 class RunKey:
     workload: str
     submission: str
-    kind: str  # "trial" or "seed"
+    kind: str  # "trial", "seed" or "no_wd"
     index: int  # the trial number, or the seed
 
     def as_tuple(self) -> tuple[str, str, str, int]:
@@ -262,6 +267,10 @@ def plan(config: Config, runs: dict[tuple, dict[str, Any]]) -> list[RunKey]:
                          if (w, s, "seed", seed) not in runs]
             else:
                 todo += [RunKey(w, s, "seed", seed) for seed in config.seeds]
+        for s in config.without_decay:
+            if s in config.submissions:
+                todo += [RunKey(w, s, "no_wd", seed) for seed in config.seeds
+                         if (w, s, "no_wd", seed) not in runs]
     return todo
 
 
@@ -300,13 +309,15 @@ def run(
             trials = [runs[(key.workload, key.submission, "trial", i)] for i in range(config.trials)]
             chosen = choose(trials)
             settings, seed = chosen["settings"], key.index
+            if key.kind == "no_wd":
+                settings = settings | {"weight_decay": 0.0}
         bar.set_postfix_str(f"{key.workload} {key.submission} {key.kind} {key.index}")
         record = train_one(workload, submission, settings, seed, data_cache[key.workload],
-                           test=key.kind == "seed", device=target_device, progress=bar)
+                           test=key.kind != "trial", device=target_device, progress=bar)
         record = {"type": "run", "workload": key.workload, "submission": key.submission,
                   "kind": key.kind, "index": key.index,
                   "target": workload.target} | record
-        if key.kind == "seed":
+        if key.kind != "trial":
             record["chosen_trial"] = chosen["index"]
         _append(path, record)
         runs[key.as_tuple()] = record
@@ -320,6 +331,7 @@ def run(
 def _config_dict(config: Config) -> dict[str, Any]:
     return {"workloads": list(config.workloads), "submissions": list(config.submissions),
             "trials": config.trials, "seeds": list(config.seeds),
+            "without_decay": list(config.without_decay),
             "data_scale": config.data_scale, "steps": config.steps}
 
 
