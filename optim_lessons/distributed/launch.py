@@ -123,9 +123,11 @@ def _from_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), weights_only=False)
 
 
-#: What the fork server imports once, so that forked ranks start with it loaded.
+#: What the fork server imports once, so that forked ranks start with it loaded (``fully_shard``
+#: imports ``torch._dynamo`` on first use: seconds that every rank would otherwise pay again).
 _PRELOAD = [
     "torch",
+    "torch._dynamo",
     "torch.distributed",
     "torch.distributed.fsdp",
     "torch.distributed.optim",
@@ -138,7 +140,10 @@ def _context(start_method: str | None) -> Any:
         start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     context = mp.get_context(start_method)
     if start_method == "forkserver":
-        context.set_forkserver_preload(_PRELOAD)
+        from optim_lessons.optimizers import MODULES
+
+        optimizers = [f"optim_lessons.optimizers.{module}" for module in MODULES.values()]
+        context.set_forkserver_preload(_PRELOAD + optimizers)
     return context
 
 
