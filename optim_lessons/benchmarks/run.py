@@ -209,11 +209,13 @@ def choose(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     """The machine, the versions and the numerics policy, for the header of a session."""
     from optim_lessons import numerics
+    from optim_lessons.benchmarks.recipe_search import cpu_model
 
     return {
         "type": "session", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(), "torch": torch.__version__,
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
         "policy": {k: os.environ.get(k) for k in numerics.POLICY},
     }
