@@ -160,3 +160,13 @@ def test_the_same_run_under_torchrun():
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["world_size"] == 2 and report["gap_to_one_process"] <= TOLERANCE
     assert report["state_numbers_per_rank"] == [256, 256]  # half of Muon's momentum each
+
+
+def test_three_ranks_and_rows_that_do_not_split_evenly():
+    """5 and 3 rows over 3 ranks: pieces of 2, 2 and 1 rows, and of 1 row each."""
+    changes = {"sizes": (12, 5, 3)}
+    runs = configs("fsdp", ["Adafactor", "Muon", "LBFGS"], **changes)
+    runs += configs("fsdp", ["Adam"], clip_grad_norm=0.05, **changes)
+    comparisons = sweep.compare(runs, world_size=3, timeout=LIMIT)
+    check(comparisons)
+    assert [c.state_numbers for c in comparisons][0] == [27, 27, 25]  # Adafactor: C is whole
