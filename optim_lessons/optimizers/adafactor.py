@@ -11,8 +11,8 @@ sense of an I-divergence). Vectors keep an ordinary running average $V$. The ste
 
 $$
 \begin{aligned}
-\hat\beta_{2,t} &\leftarrow 1 - t^{\tau}
-    && \text{(decay that grows towards 1; } \tau = \text{beta2\_decay}) \\
+\hat\beta_{2,t} &\leftarrow 1 - t^{c}
+    && \text{(decay that grows towards 1; } c = \text{beta2\_decay}) \\
 \rho_t &\leftarrow \min(\gamma,\ 1/\sqrt t)
     && \text{(relative step size)} \\
 \alpha_t &\leftarrow \max(\epsilon_2,\ \mathrm{RMS}(\theta_{t-1}))\, \rho_t
