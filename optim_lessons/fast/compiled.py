@@ -165,11 +165,31 @@ def adagrad_fused(
 _compiled: dict[str, Callable[..., None]] = {}
 
 
+def _vector_width() -> int | None:
+    """The width in bits of the vector instructions Inductor writes CPU code for here, or None
+    where it cannot tell.
+
+    Inductor picks them from the CPU and from ``ATEN_CPU_CAPABILITY`` (which the book's
+    numerics policy sets to ``avx2``), but its on-disk cache of compiled graphs does not tell
+    the two apart: a graph compiled with AVX-512 and loaded under ``ATEN_CPU_CAPABILITY=avx2``
+    (or the other way round) was seen to crash the process or to take wrong steps (torch
+    2.14). Passing the width as ``cpp.simdlen`` makes it part of the cache key."""
+    try:
+        from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+        isa = pick_vec_isa()
+    except Exception:  # a torch without this module: leave the choice to Inductor
+        return None
+    return isa.bit_width() if isa else None
+
+
 def _compiled_function(function: Callable[..., None]) -> Callable[..., None]:
     """``torch.compile(function)``, made once per process and shared by every optimizer."""
     name = function.__name__
     if name not in _compiled:
-        _compiled[name] = torch.compile(function, fullgraph=True)
+        width = _vector_width()
+        options = {"cpp.simdlen": width} if width else {}
+        _compiled[name] = torch.compile(function, fullgraph=True, options=options)
     return _compiled[name]
 
 

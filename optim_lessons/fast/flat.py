@@ -31,11 +31,14 @@ readable class, element by element: the tests find the two bit for bit equal. Wh
   lacks one, that group is updated one parameter at a time (still through the views).
 - Every parameter of a group must share one dtype and one device.
 - **Cache blocking.** A step is several operations, and a for-loop or foreach runs each one
-  over all of memory before the next starts: Adam's eight operations read and write about 76
-  bytes per parameter instead of the 28 it needs. The flat step instead runs all of them on a
-  slice of :data:`CHUNK` numbers, small enough that the slice's buffers stay in the CPU's
-  cache, then moves to the next slice: the second and later operations read from cache.
-  Element-wise operations do not care where the slices fall, so the result is unchanged.
+  over all of memory before the next starts: Adam's seven operations on parameter-sized data
+  read and write 72 bytes per parameter instead of the 28 it needs (counted by
+  :func:`optim_lessons.benchmarks.step_anatomy.step_anatomy`). On a CPU the flat step instead
+  runs all of them on a slice of :data:`CHUNK` numbers, small enough that the slice's buffers
+  stay in the CPU's cache, then moves to the next slice: the second and later operations read
+  from cache. Element-wise operations do not care where the slices fall, so the result is
+  unchanged. (On a GPU the slices would multiply the kernel launches, so there the buffers
+  stay whole.)
 - Adam gets a persistent workspace for $\sqrt{\hat v} + \epsilon$ instead of a new tensor per
   step; SGD and Adagrad call the readable update functions themselves.
 
@@ -121,10 +124,13 @@ class FlatGroup:
 
     def chunks(self, *flats: Tensor | None) -> Iterator[tuple[Tensor | None, ...]]:
         """The flat buffers cut into matching slices of :data:`CHUNK` numbers (``None`` passes
-        through): run every operation of a step on one slice, then the next."""
+        through): run every operation of a step on one slice, then the next. On a GPU the
+        buffers stay whole: there every slice would cost a kernel launch per operation, and a
+        launch costs more than what the cache would save."""
         total = self.param.numel()
-        for start in range(0, total, CHUNK):
-            stop = min(start + CHUNK, total)
+        chunk = CHUNK if self.param.device.type == "cpu" else max(total, 1)
+        for start in range(0, total, chunk):
+            stop = min(start + chunk, total)
             yield tuple(None if flat is None else flat[start:stop] for flat in flats)
 
     def workspace(self) -> Tensor:
