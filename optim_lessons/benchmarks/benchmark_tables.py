@@ -296,11 +296,19 @@ def plot_tiers(results: Results, key: str = "test_accuracy", axes: Any = None) -
             ax.errorbar(interval.mean, y, xerr=interval.half_width, fmt=style["marker"],
                         color=style["color"], capsize=3)
         ax.set_yticks(range(len(ranked)), [s for s, _ in reversed(ranked)])
-        best = ranked[0][1]
-        ax.set_xlim(max(best.mean - 0.12, min(i.low for _, i in ranked) - 0.005), best.high + 0.01)
+        low = min(i.low for _, i in ranked)
+        high = max(i.high for _, i in ranked)
+        margin = 0.03 * (high - low)
+        ax.set_xlim(max(0.0, low - margin), min(1.0, high + margin))
+        ax.grid(axis="x", alpha=0.3)
         ax.set_title(f"{w}: {key.replace('_', ' ')}")
         ax.set_xlabel("mean over seeds, 95% interval")
-    axes[0].figure.tight_layout()
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=_style(members[0])["color"], marker="o", linestyle="",
+                      label=family) for family, members in FAMILIES.items()]
+    axes[0].figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
+    axes[0].figure.tight_layout(rect=(0, 0.06, 1, 1))
     return axes[0].figure
 
 
@@ -322,7 +330,10 @@ def plot_profiles(results: Results, key: str = "steps_to_target") -> Any:
                         color=style["color"], label=s,
                         linestyle=("-", "--", ":", "-.", (0, (5, 1)))[members.index(s)])
         ax.set_xscale("log")
+        ax.set_xlim(1, TAU_MAX)
+        ax.set_ylim(-0.03, 1.03)
         ax.set_xticks([1, 1.5, 2, 3, 4], ["1", "1.5", "2", "3", "4"])
+        ax.minorticks_off()
         ax.set_title(family)
         ax.set_xlabel("τ (time over the fastest)")
         ax.legend(loc="lower right", fontsize=8)
