@@ -109,5 +109,7 @@ def test_the_solutions_come_last_and_folded(path):
             assert "hide-cell" in tags(cell), f"a solution in plain view: {source[:80]!r}"
         else:
             label = re.fullmatch(r"\*\*Exercise \d+\..*\*\*", source.strip())
-            folded = ":class: dropdown" in source and source.lstrip().startswith(("```", ":::"))
+            folded = (
+                ":class: dropdown" in source or "{dropdown}" in source
+            ) and source.lstrip().startswith(("```", ":::"))
             assert label or folded, f"an explanation in plain view: {source[:80]!r}"
