@@ -17,9 +17,9 @@ $$
 & \textbf{for } i = k-1, \dots, k-m: \quad
     \alpha_i \leftarrow \rho_i\, s_i^\top q, \quad q \leftarrow q - \alpha_i y_i
     && \text{(first loop, newest pair first)} \\
-& r \leftarrow \gamma_k\, q, \qquad
-    \gamma_k = \frac{s_{k-1}^\top y_{k-1}}{y_{k-1}^\top y_{k-1}}
-    && \text{(initial inverse Hessian } H_k^0 = \gamma_k I) \\
+& r \leftarrow \delta_k\, q, \qquad
+    \delta_k = \frac{s_{k-1}^\top y_{k-1}}{y_{k-1}^\top y_{k-1}}
+    && \text{(initial inverse Hessian } H_k^0 = \delta_k I) \\
 & \textbf{for } i = k-m, \dots, k-1: \quad
     \beta \leftarrow \rho_i\, y_i^\top r, \quad r \leftarrow r + (\alpha_i - \beta)\, s_i
     && \text{(second loop, oldest pair first)} \\
@@ -110,7 +110,7 @@ def two_loop_direction(
     for i in range(count - 1, -1, -1):
         alphas[i] = ops.dot(old_stps[i], q) * ro[i]  # alpha_i = rho_i s_i^T q
         q.add_(old_dirs[i], alpha=-alphas[i])  # q = q - alpha_i y_i
-    r = torch.mul(q, h_diag)  # r = gamma q
+    r = torch.mul(q, h_diag)  # r = delta q
     for i in range(count):
         beta = ops.dot(old_dirs[i], r) * ro[i]  # beta = rho_i y_i^T r
         r.add_(old_stps[i], alpha=alphas[i] - beta)  # r = r + (alpha_i - beta) s_i
@@ -388,7 +388,7 @@ class LBFGS(torch.optim.Optimizer):
                     old_dirs.append(y)
                     old_stps.append(s)
                     ro.append(1.0 / ys)  # rho = 1 / y^T s
-                    h_diag = ys / ops.dot(y, y)  # gamma = s^T y / y^T y
+                    h_diag = ys / ops.dot(y, y)  # delta = s^T y / y^T y
                 if "al" not in state:
                     state["al"] = [None] * history_size
                 d, alphas = two_loop_direction(flat_grad, old_dirs, old_stps, ro, h_diag, ops)
