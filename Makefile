@@ -54,7 +54,7 @@ test: data $(NODE_STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not browser and not slow" $(XDIST)
 
-# --- Beyond the pinned set-up (neither is part of `make test`; each takes half an hour or so) ---
+# --- Beyond the pinned set-up (neither is part of `make test`; each takes 30-60 min on 2 cores) ---
 # The oldest torch that pyproject.toml declares, with the other pins of requirements.txt, in a
 # venv of its own. Every notebook must run top to bottom there (outputs are not compared: they
 # are checked on the pinned torch), and the unit tests must pass, except those marked
