@@ -194,3 +194,19 @@ def test_the_command_on_a_tiny_config(tmp_path, monkeypatch, capsys):
 def test_a_run_on_cuda(tmp_path):
     runs = bench.run(TINY, tmp_path / "cuda.jsonl", device="cuda", progress=False)
     assert len(runs) == 10
+
+
+def test_the_recipe_test_runs_are_read_apart_from_the_validation_runs(tmp_path):
+    from optim_lessons.benchmarks.recipe_search import CANDIDATES, FINAL, recipe_record
+    from optim_lessons.benchmarks.recipe_tables import final_tests, load_results
+
+    recipe = CANDIDATES[FINAL].recipe
+    path = tmp_path / "recipe.jsonl"
+    records = [
+        {"kind": "run", "candidate": FINAL, "seed": 1, "recipe": recipe_record(recipe.with_(seed=1)),
+         "train_size": None, "val_size": val_size, "val_accuracy": accuracy}
+        for val_size, accuracy in ((0, 0.89), (5_000, 0.9))
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert {seed: r["val_accuracy"] for seed, r in final_tests(path).items()} == {1: 0.89}
+    assert load_results(path)[(FINAL, 1)]["val_accuracy"] == 0.9

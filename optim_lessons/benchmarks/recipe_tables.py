@@ -51,6 +51,25 @@ def load_results(path: str | os.PathLike = RESULTS) -> dict[tuple[str, int], dic
     return found
 
 
+def final_tests(path: str | os.PathLike = RESULTS) -> dict[int, dict[str, Any]]:
+    """The chosen recipe trained on all 60,000 training images and judged on the test set,
+    ``{seed: record}`` (``python -m optim_lessons.benchmarks.recipe_search --final``)."""
+    from optim_lessons.benchmarks.recipe_search import FINAL
+
+    found: dict[int, dict[str, Any]] = {}
+    candidate = CANDIDATES[FINAL]
+    for record in read_records(path):
+        if record.get("kind") != "run" or record.get("candidate") != FINAL:
+            continue
+        expected = run_key(candidate.recipe.with_(seed=record["seed"]), None, 0)
+        stored = run_key(
+            Recipe(**_recipe_fields(record["recipe"])), record["train_size"], record["val_size"]
+        )
+        if stored == expected:
+            found[record["seed"]] = record
+    return found
+
+
 def _number(x: float) -> str:
     """0.05 -> "0.05", 5e-4 -> "5e-4": the way the chapter writes rates and decays."""
     if x == 0:
