@@ -164,3 +164,15 @@ def test_check_muon_split_accepts_hidden_matrices_and_rejects_every_matrix():
         check_muon_split(lambda model, head: split_matrices(model))
     with pytest.raises(AssertionError, match="exactly once"):
         check_muon_split(lambda model, head: (hidden_only(model, head)[0], []))
+
+
+def test_the_first_step_check_wants_the_floor_eps2():
+    from optim_lessons.exercises import attempt
+    from optim_lessons.exercises.ch08_memory_and_structure import check_adafactor_first_step
+
+    assert attempt(check_adafactor_first_step, ...) is False
+    with pytest.raises(AssertionError, match="you said"):  # forgets max(eps2, .)
+        check_adafactor_first_step(lambda theta: 0.01 * theta.square().mean().sqrt().item())
+    with pytest.raises(AssertionError):  # a step proportional to the gradient
+        check_adafactor_first_step(lambda theta: 0.01)
+    check_adafactor_first_step(lambda theta: 0.01 * max(1e-3, theta.square().mean().sqrt().item()))

@@ -26,6 +26,7 @@ from optim_lessons.data import TensorLoader
 __all__ = [
     "BagOfWords",
     "bag_of_words_loaders",
+    "check_adafactor_first_step",
     "check_factored_estimate",
     "check_lazy_drift",
     "check_muon_split",
@@ -299,3 +300,29 @@ def check_muon_split(
     torch.optim.Muon(for_muon)
     torch.optim.AdamW(for_adamw)
     print(f"Right: Muon gets {named(for_muon)}; AdamW the {len(for_adamw)} others.")
+
+
+def check_adafactor_first_step(first_move: Callable[[Tensor], float], seed: int = 0) -> None:
+    r"""Exercise: how far does the first step of ``torch.optim.Adafactor`` (default settings) move
+    each entry of a vector parameter $\theta$? ``first_move(theta)`` returns that distance.
+
+    The check takes one step from vectors of very different sizes (some with an RMS below
+    ``eps[1]``), with gradients from $10^{-6}$ to $10^3$, and asserts that every entry moves by
+    ``first_move(theta)`` against the sign of its gradient.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    for size in (1e-5, 1.0, 30.0):
+        theta = size * torch.randn(6, generator=generator, dtype=torch.float64)
+        expected = float(first_move(theta.clone()))
+        for gradient_size in (1e-6, 1.0, 1e3):
+            weight = theta.clone().requires_grad_(True)
+            weight.grad = gradient_size * torch.randn(6, generator=generator, dtype=torch.float64)
+            torch.optim.Adafactor([weight]).step()
+            move = weight.detach() - theta
+            assert torch.all(move * weight.grad.sign() < 0), "an entry moved along its gradient"
+            assert torch.allclose(move.abs(), torch.full_like(move, expected), rtol=1e-9), (
+                f"for RMS(theta) = {theta.square().mean().sqrt().item():.3g}, gradients of size "
+                f"{gradient_size:g}: the entries moved by {move.abs().min().item():.6g} to "
+                f"{move.abs().max().item():.6g}, you said {expected:.6g}"
+            )
+    print("Right: one step moves every entry by your amount, whatever the size of its gradient")
