@@ -9,12 +9,13 @@ $$
 Polyak's heavy ball (1964) and Sutskever et al. (2013) keep it *inside* a velocity:
 
 $$
-v_t = \mu\, v_{t-1} - \gamma\, g_t, \qquad \theta_t = \theta_{t-1} + v_t ,
+\Delta\theta_t = \mu\, \Delta\theta_{t-1} - \gamma\, g_t, \qquad
+\theta_t = \theta_{t-1} + \Delta\theta_t ,
 $$
 
 and Sutskever et al.'s Nesterov momentum takes the gradient at the look-ahead point
-$\theta_{t-1} + \mu v_{t-1}$ instead of at $\theta_{t-1}$. :class:`PaperMomentum` runs that form
-so that a chapter can put it next to ``torch.optim.SGD``: the same path while $\gamma$ is
+$\theta_{t-1} + \mu \Delta\theta_{t-1}$ instead of at $\theta_{t-1}$. :class:`PaperMomentum` runs
+that form so that a chapter can put it next to ``torch.optim.SGD``: the same path while $\gamma$ is
 constant, two different paths once a scheduler changes it.
 
 The ``check_*`` functions are the self-checks of the chapter's exercises: each raises an
@@ -53,8 +54,8 @@ def paper_momentum_update(
     ``grad`` is the gradient at ``param`` (heavy ball) or at the look-ahead point
     ``param + momentum * velocity`` (Nesterov, as Sutskever et al. write it); the caller chooses.
     """
-    velocity.mul_(momentum).add_(grad, alpha=-lr)  # v_t <- mu v_{t-1} - lr g_t
-    param.add_(velocity)  # theta_t <- theta_{t-1} + v_t
+    velocity.mul_(momentum).add_(grad, alpha=-lr)  # dtheta_t <- mu dtheta_{t-1} - lr g_t
+    param.add_(velocity)  # theta_t <- theta_{t-1} + dtheta_t
     return velocity
 
 
@@ -207,7 +208,7 @@ def check_buffer_rescaling(
     gap = max(float((a - b).abs().max()) for a, b in pairs)
     assert gap < 1e-9, (
         f"the two paths differ by up to {gap:.3g}: after a drop from lr to lr', torch's buffer "
-        "must still describe the same velocity v = -lr * b"
+        "must still describe the same velocity dtheta = -lr * b"
     )
     print(f"Same path through {len(drop_at)} drops: largest difference {gap:.1e}")
 
