@@ -4,7 +4,7 @@ Zeiler, *ADADELTA: An Adaptive Learning Rate Method*, 2012 (arXiv:1212.5701), Al
 
 Adagrad divides by the root of *all* past squared gradients, so its steps shrink forever.
 Adadelta keeps two leaky averages instead: one of the squared gradients, $v$, and one of
-the squared updates, $u$. The ratio of their roots has the units of the parameter, so the
+the squared updates, $D$. The ratio of their roots has the units of the parameter, so the
 method needs no learning rate at all in the paper:
 
 $$
@@ -13,16 +13,16 @@ g_t &\leftarrow \nabla_\theta f_t(\theta_{t-1}) + \lambda\,\theta_{t-1}
     && \text{(gradient, optional L2 penalty)} \\
 v_t &\leftarrow \rho\, v_{t-1} + (1-\rho)\, g_t^2
     && \text{(average of squared gradients)} \\
-\Delta\theta_t &\leftarrow \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t
+\Delta_t &\leftarrow \frac{\sqrt{D_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t
     && \text{(RMS ratio times gradient)} \\
-u_t &\leftarrow \rho\, u_{t-1} + (1-\rho)\, \Delta\theta_t^2
+D_t &\leftarrow \rho\, D_{t-1} + (1-\rho)\, \Delta_t^2
     && \text{(average of squared updates)} \\
-\theta_t &\leftarrow \theta_{t-1} - \gamma\, \Delta\theta_t
+\theta_t &\leftarrow \theta_{t-1} - \gamma\, \Delta_t
     && \text{(step)}
 \end{aligned}
 $$
 
-with $v_0 = u_0 = 0$. With ``maximize=True`` the gradient is negated first.
+with $v_0 = D_0 = 0$. With ``maximize=True`` the gradient is negated first.
 
 torch.optim versus the paper:
 
@@ -82,9 +82,9 @@ def adadelta_update(
 
     square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)  # v_t = rho v + (1 - rho) g^2
     rms_square_avg = square_avg.add(eps).sqrt_()  # RMS[v]_t = sqrt(v_t + eps)
-    # Delta_t = RMS[u]_{t-1} / RMS[v]_t * g_t, computed in place to spare full-size temporaries
+    # Delta_t = RMS[D]_{t-1} / RMS[v]_t * g_t, computed in place to spare full-size temporaries
     delta = acc_delta.add(eps).sqrt_().div_(rms_square_avg).mul_(grad)
-    acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)  # u_t = rho u + (1 - rho) Delta^2
+    acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)  # D_t = rho D + (1 - rho) Delta^2
     if torch.is_complex(param):  # the moments are per real coordinate; the step is a number
         delta = torch.view_as_complex(delta)
     param.add_(delta, alpha=-lr)  # theta_t = theta_{t-1} - lr * Delta

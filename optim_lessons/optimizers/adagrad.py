@@ -6,7 +6,7 @@ diagonal version).
 
 Coordinates that have seen large gradients take small steps, and rarely-seen coordinates keep
 large ones, which suits sparse features. With learning rate $\gamma$, learning-rate decay
-$\eta$, weight decay $\lambda$ and initial accumulator value $\tau$ ($G_0 = \tau$):
+$\eta$, weight decay $\lambda$ and initial accumulator value $G_0$:
 
 $$
 \begin{aligned}
@@ -21,7 +21,7 @@ $$
 
 With a sparse gradient only the rows that the gradient holds are touched, in $G_t$ and in
 $\theta_t$. A complex parameter is updated as a pair of real ones, and its accumulator starts at
-$\tau + i\tau$.
+$G_0 + iG_0$.
 
 torch.optim versus the paper:
 
@@ -160,7 +160,7 @@ class Adagrad(Optimizer):
         state = self.state[param]
         state["step"] = torch.zeros((), dtype=step_dtype(group), device=step_device(param, group))
         start = initial_accumulator_value
-        if torch.is_complex(param):  # both the real and the imaginary part start at tau
+        if torch.is_complex(param):  # both the real and the imaginary part start at G_0
             start = complex(initial_accumulator_value, initial_accumulator_value)
         state["sum"] = torch.full_like(param, start, memory_format=torch.preserve_format)
 

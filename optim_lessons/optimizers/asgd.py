@@ -97,16 +97,16 @@ def asgd_update(
         grad = grad.add(param, alpha=weight_decay)  # g_t + lambda_wd * theta_{t-1}
 
     eta_value = eta.item()
-    param.mul_(1 - lambd * eta_value)  # (1 - lambda eta) theta_{t-1}
-    param.add_(grad, alpha=-eta_value)  # ... - eta g_t
+    param.mul_(1 - lambd * eta_value)  # (1 - lambda gamma_t) theta_{t-1}
+    param.add_(grad, alpha=-eta_value)  # ... - gamma_t g_t
     if mu.item() != 1:
-        ax.add_(param.sub(ax).mul_(mu))  # bar_theta += mu (theta_t - bar_theta)
+        ax.add_(param.sub(ax).mul_(mu))  # bar_theta += omega (theta_t - bar_theta)
     else:
         ax.copy_(param)  # bar_theta = theta_t before averaging starts
 
     t = step.item()
-    eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))  # eta_t
-    mu.copy_(torch.as_tensor(1 / max(1, t - t0)))  # mu_t
+    eta.copy_(torch.as_tensor(lr / ((1 + lambd * lr * t) ** alpha)))  # gamma_t (state key eta)
+    mu.copy_(torch.as_tensor(1 / max(1, t - t0)))  # omega_t (state key mu)
 
 
 class ASGD(torch.optim.Optimizer):
