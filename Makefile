@@ -60,7 +60,7 @@ test-fast: $(STAMP)
 # are checked on the pinned torch), and the unit tests must pass, except those marked
 # pinned_torch (they check behaviour of the pinned torch that older releases lack).
 COMPAT_VENV := .venv-compat
-COMPAT_TORCH := torch==2.9.1 torchvision==0.24.1
+COMPAT_TORCH := torch==2.10.0 torchvision==0.25.0
 COMPAT_PINS := $(shell grep -E '^(matplotlib|ipywidgets|tqdm|ipykernel|pytest|expecttest|hypothesis|lion-pytorch|schedulefree)==' requirements.txt | cut -d' ' -f1)
 UNIT_TESTS_ONLY := --ignore=tests/test_site.py --ignore=tests/test_toc.py --ignore=tests/test_workflows.py
 

@@ -10,8 +10,8 @@ numerics.apply()
 
 #: Tests that check behaviour of the pinned torch (requirements.txt) which older releases in
 #: pyproject.toml's range do not have. They carry the mark ``pinned_torch``, and
-#: ``make test-compat`` (the oldest torch declared, 2.9.1) leaves them out. Each key is a test
-#: function; the value says what torch 2.9.1 does differently (seen there), then which of its
+#: ``make test-compat`` (the oldest torch declared) leaves them out. Each key is a test
+#: function; the value says what torch 2.9.1 did differently (seen there), then which of its
 #: cases (by the start of their ids) are marked, or None for all of them.
 _LBFGS_MAXIMIZE = ("LBFGS has no maximize", None)
 PINNED_TORCH = {

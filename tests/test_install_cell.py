@@ -93,7 +93,7 @@ def test_outside_colab_the_cell_does_nothing(monkeypatch):
     assert commands == []
 
 
-@pytest.mark.parametrize("version", ["2.9.0+cu126", "2.9.1", "2.10.0", "2.14.1+cu128", "3.0.0"])
+@pytest.mark.parametrize("version", ["2.10.0+cu126", "2.10.0", "2.11.0", "2.14.1+cu128", "3.0.0"])
 def test_on_colab_it_installs_the_package_without_its_dependencies(monkeypatch, version):
     package, light = run_cell(monkeypatch, version)
     assert package[1:] == ["-m", "pip", "install", "-q", "--no-deps",
@@ -106,7 +106,7 @@ def test_the_spec_comes_from_the_environment_when_set(monkeypatch):
     assert package[-2:] == ["--no-deps", "optim-lessons @ git+file:///src/checkout"]
 
 
-@pytest.mark.parametrize("version", ["2.8.0+cu126", "2.5.1", "1.13.1"])
+@pytest.mark.parametrize("version", ["2.9.1+cu128", "2.9.0", "2.8.0+cu126", "1.13.1"])
 def test_an_older_torch_stops_the_notebook_with_one_message(monkeypatch, version):
     message = rf"needs torch 2\.\d+ or newer; this runtime has {re.escape(version)}\."
     with pytest.raises(SystemExit, match=message):
