@@ -17,7 +17,8 @@ from optim_lessons.benchmarks.race import (
 )
 from optim_lessons.benchmarks.recipe import Recipe, train_recipe
 from optim_lessons.data import AugmentedLoader, standardize_pixels
-from optim_lessons.exercises.ch09_the_race import check_state_bytes, check_steps
+from optim_lessons.exercises import attempt
+from optim_lessons.exercises.ch09_the_race import check_state_bytes
 from optim_lessons.models import Net
 from optim_lessons.training import evaluate, set_seed
 
@@ -170,18 +171,22 @@ def test_an_average_that_barely_moves_scores_like_the_untrained_network(tiny_spl
 def test_the_state_bytes_self_check_accepts_adams_count_and_rejects_others(capsys):
     # Two float32 buffers per parameter and one float32 step count per parameter tensor.
     adam_bytes = 2 * 4 * 50_890 + 4 * 4
-    assert check_state_bytes("Adam", adam_bytes)
-    assert not check_state_bytes("Adam", adam_bytes - 16)
-    assert not check_state_bytes("Adam", None)
-    out = capsys.readouterr().out
-    assert "Correct" in out and "Not quite" in out and "Replace None" in out
+    check_state_bytes("Adam", adam_bytes)
+    assert "Right: Adam keeps 407,136 bytes" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="too few"):
+        check_state_bytes("Adam", adam_bytes - 16)
+    assert not attempt(check_state_bytes, "Adam", ...)
+    assert capsys.readouterr().out.startswith("Not done")
+    # Adafactor: a row and a column statistic per matrix, a full buffer per bias, a step each.
+    check_state_bytes("Adafactor", ((64 + 784) + (10 + 64) + 64 + 10) * 4 + 4 * 4)
+    with pytest.raises(AssertionError, match="too many"):
+        check_state_bytes("Adafactor", adam_bytes)
 
 
-def test_the_steps_self_check_counts_batches_times_epochs(tiny_splits):
+def test_each_run_of_the_race_takes_batches_times_epochs_steps(tiny_splits):
     specs = [OptimizerSpec("SGD", (0.05,), {"momentum": 0.9})]
     result = race(specs, epochs=2, splits=tiny_splits, device="cpu")
-    assert check_steps(result, 2 * 8)  # 512 images in batches of 64, twice
-    assert not check_steps(result, 2 * 512 // 64 + 1)
+    assert len(result.rows[0].loss) == 2 * 8  # 512 images in batches of 64, twice
 
 
 def test_the_cosine_schedule_warms_up_linearly_then_decays_to_zero(tiny_splits):

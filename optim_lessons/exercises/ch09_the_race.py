@@ -8,14 +8,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from optim_lessons.benchmarks.race import SWEEPS, OptimizerSpec, RaceResult
+from optim_lessons.benchmarks.race import SWEEPS, OptimizerSpec
 from optim_lessons.models import Net
 from optim_lessons.training import (
     optimizer_state_bytes,
     set_seed,
 )
 
-__all__ = ["check_state_bytes", "check_steps", "measured_state_bytes"]
+__all__ = ["check_state_bytes", "measured_state_bytes"]
 
 
 def measured_state_bytes(name: str, **kwargs: Any) -> int:
@@ -37,42 +37,16 @@ def measured_state_bytes(name: str, **kwargs: Any) -> int:
     return optimizer_state_bytes(optimizer)
 
 
-def check_state_bytes(name: str, answer: int | None, **kwargs: Any) -> bool:
-    """Self-check: is ``answer`` the number of bytes of state ``name`` keeps for the seed MLP?"""
-    if answer is None:
-        print(f"Replace None with your count of the bytes {name} keeps for the 50,890 parameters.")
-        return False
+def check_state_bytes(name: str, answer: int, **kwargs: Any) -> None:
+    """Self-check: is ``answer`` the number of bytes of state ``name`` keeps for the seed MLP?
+
+    Raises AssertionError with a hint when it is not (run it through ``attempt``).
+    """
     actual = measured_state_bytes(name, **kwargs)
-    if int(answer) == actual:
-        per_parameter = actual / 50_890
-        print(
-            f"Correct: {name} keeps {actual:,} bytes of state ({per_parameter:.2f} per parameter)."
-        )
-        return True
-    hint = "too many" if answer > actual else "too few"
-    print(
-        f"Not quite: {answer:,} is {hint}. List the state tensors {name} creates for each of "
+    hint = "too many" if int(answer) > actual else "too few"
+    assert int(answer) == actual, (
+        f"{int(answer):,} bytes is {hint}. List the state tensors {name} creates for each of "
         "the four parameter tensors (weights 64x784 and 10x64, biases 64 and 10), their shapes "
         "and dtypes (float32: 4 bytes per number)."
     )
-    return False
-
-
-def check_steps(result: RaceResult, answer: int | None) -> bool:
-    """Self-check: how many optimizer steps did each run of the race take?"""
-    if answer is None:
-        print("Replace None with the number of steps of one run.")
-        return False
-    actual = len(result.rows[0].loss)
-    if int(answer) == actual:
-        print(
-            f"Correct: {result.epochs} epoch(s) x ceil({result.train_size} / "
-            f"{result.batch_size}) = {actual} steps."
-        )
-        return True
-    print(
-        f"Not quite ({answer} is {'too many' if answer > actual else 'too few'}): count the "
-        "batches in one pass over the training subset (the last batch may be smaller) and "
-        "multiply by the number of epochs."
-    )
-    return False
+    print(f"Right: {name} keeps {actual:,} bytes of state ({actual / 50_890:.2f} per parameter).")
