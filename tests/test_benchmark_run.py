@@ -11,13 +11,24 @@ import torch
 from optim_lessons.benchmarks import run as bench
 from optim_lessons.benchmarks.benchmark_tables import Interval, Results
 from optim_lessons.benchmarks.submissions import (
-    DIMENSIONS, SUBMISSIONS, build_optimizer, build_schedule, trial_points, warmup_cosine,
+    DIMENSIONS,
+    SUBMISSIONS,
+    build_optimizer,
+    build_schedule,
+    trial_points,
+    warmup_cosine,
 )
 from optim_lessons.benchmarks.workloads import WORKLOADS
 
 #: A benchmark small enough for a test: 2 submissions, 2 trials, 2 seeds, 6 steps, 2% of the data.
-TINY = bench.Config(workloads=("mlp",), submissions=("SGD", "AdamW"), trials=2, seeds=(1, 2),
-                    data_scale=0.02, steps=6)
+TINY = bench.Config(
+    workloads=("mlp",),
+    submissions=("SGD", "AdamW"),
+    trials=2,
+    seeds=(1, 2),
+    data_scale=0.02,
+    steps=6,
+)
 
 
 def _lines(path):
@@ -31,8 +42,9 @@ def _lines(path):
 
 
 def test_plan_lists_trials_before_seed_runs_workload_by_workload():
-    config = bench.Config(workloads=("mlp", "cnn"), submissions=("SGD", "Adam"), trials=2,
-                          seeds=(1, 2, 3))
+    config = bench.Config(
+        workloads=("mlp", "cnn"), submissions=("SGD", "Adam"), trials=2, seeds=(1, 2, 3)
+    )
     todo = bench.plan(config, {})
     assert len(todo) == 2 * (2 * (2 + 3) + 0)  # AdamW, the one run without decay, is not here
     assert [k.workload for k in todo] == ["mlp"] * 10 + ["cnn"] * 10
@@ -60,7 +72,9 @@ def test_trials_are_the_same_points_for_every_workload_and_inside_the_space():
 def test_warmup_cosine_climbs_then_falls_to_zero():
     factor = warmup_cosine(4, 20)
     assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    assert factor(4) == 1.0 and factor(12) == pytest.approx(0.5) and factor(20) == pytest.approx(0.0)
+    assert (
+        factor(4) == 1.0 and factor(12) == pytest.approx(0.5) and factor(20) == pytest.approx(0.0)
+    )
 
 
 @pytest.mark.parametrize("workload", list(WORKLOADS))
@@ -85,8 +99,9 @@ def test_every_submission_builds_and_steps_on_every_model(workload):
 
 def test_asgd_is_judged_on_its_average_and_the_weights_come_back():
     model = torch.nn.Linear(3, 1)
-    opt = build_optimizer(SUBMISSIONS["ASGD"], {"lr": 0.1, "warmup": 0.1, "weight_decay": 0.0}, model, 4,
-                          set())
+    opt = build_optimizer(
+        SUBMISSIONS["ASGD"], {"lr": 0.1, "warmup": 0.1, "weight_decay": 0.0}, model, 4, set()
+    )
     for _ in range(8):  # averaging starts after t0 = 2 steps
         opt.zero_grad()
         model(torch.ones(2, 3)).sum().backward()
@@ -148,18 +163,26 @@ def test_interval_uses_students_t():
 
 
 def _fake(workload, submission, kind, index, val, steps, test=None):
-    record = {"type": "run", "workload": workload, "submission": submission, "kind": kind,
-              "index": index, "val_accuracy": val, "steps_to_target": steps,
-              "cpu_to_target": None if steps is None else steps / 100,
-              "state_bytes_per_parameter": 8.0}
+    record = {
+        "type": "run",
+        "workload": workload,
+        "submission": submission,
+        "kind": kind,
+        "index": index,
+        "val_accuracy": val,
+        "steps_to_target": steps,
+        "cpu_to_target": None if steps is None else steps / 100,
+        "state_bytes_per_parameter": 8.0,
+    }
     if kind == "seed":
         record.update(test_accuracy=test, chosen_trial=0)
     return record
 
 
 def test_tables_tiers_profiles_and_what_is_missing():
-    config = bench.Config(workloads=("mlp", "cnn"), submissions=("A", "B", "C"), trials=1,
-                          seeds=(1, 2, 3))
+    config = bench.Config(
+        workloads=("mlp", "cnn"), submissions=("A", "B", "C"), trials=1, seeds=(1, 2, 3)
+    )
     runs = {}
     tests = {"A": (0.90, 0.91, 0.92), "B": (0.89, 0.90, 0.91), "C": (0.80, 0.805, 0.81)}
     steps = {"A": (100, 100, 120), "B": (200, 200, None), "C": (None, None, 50)}
@@ -173,7 +196,9 @@ def test_tables_tiers_profiles_and_what_is_missing():
     assert results.complete_workloads() == ["mlp"]
     assert results.missing() == ["cnn: 2 of 3 trials and 9 of 9 seed runs missing"]
     ratios = results.ratios()
-    assert ratios["A"]["mlp"] == 1.0 and ratios["B"]["mlp"] == 2.0 and ratios["C"]["mlp"] == math.inf
+    assert (
+        ratios["A"]["mlp"] == 1.0 and ratios["B"]["mlp"] == 2.0 and ratios["C"]["mlp"] == math.inf
+    )
     assert results.score("A") == 1.0 and results.score("C") == 0.0
     assert 0.0 < results.score("B") < 1.0  # within 4x, but not fastest
     summary = results.summary()
@@ -203,8 +228,15 @@ def test_the_recipe_test_runs_are_read_apart_from_the_validation_runs(tmp_path):
     recipe = CANDIDATES[FINAL].recipe
     path = tmp_path / "recipe.jsonl"
     records = [
-        {"kind": "run", "candidate": FINAL, "seed": 1, "recipe": recipe_record(recipe.with_(seed=1)),
-         "train_size": None, "val_size": val_size, "val_accuracy": accuracy}
+        {
+            "kind": "run",
+            "candidate": FINAL,
+            "seed": 1,
+            "recipe": recipe_record(recipe.with_(seed=1)),
+            "train_size": None,
+            "val_size": val_size,
+            "val_accuracy": accuracy,
+        }
         for val_size, accuracy in ((0, 0.89), (5_000, 0.9))
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in records))

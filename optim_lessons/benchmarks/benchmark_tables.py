@@ -60,13 +60,15 @@ class Interval:
     n: int
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> "Interval":
+    def of(cls, values: Sequence[float]) -> Interval:
         values = [float(v) for v in values]
         if len(values) < 2:
             return cls(values[0] if values else math.nan, math.inf, len(values))
-        return cls(statistics.fmean(values),
-                   T975[len(values) - 1] * statistics.stdev(values) / math.sqrt(len(values)),
-                   len(values))
+        return cls(
+            statistics.fmean(values),
+            T975[len(values) - 1] * statistics.stdev(values) / math.sqrt(len(values)),
+            len(values),
+        )
 
     @property
     def low(self) -> float:
@@ -131,52 +133,79 @@ class Results:
     runs: dict[tuple, dict[str, Any]] = field(repr=False)
 
     @classmethod
-    def from_runs(cls, runs: dict[tuple, dict[str, Any]], config: Any) -> "Results":
-        return cls(tuple(config.workloads), tuple(config.submissions), config.trials,
-                   tuple(config.seeds), runs)
+    def from_runs(cls, runs: dict[tuple, dict[str, Any]], config: Any) -> Results:
+        return cls(
+            tuple(config.workloads),
+            tuple(config.submissions),
+            config.trials,
+            tuple(config.seeds),
+            runs,
+        )
 
     @classmethod
-    def from_file(cls, path: Path | str | None = None, config: Any = None) -> "Results":
+    def from_file(cls, path: Path | str | None = None, config: Any = None) -> Results:
         from optim_lessons.benchmarks.run import FULL, RESULTS, load
 
         sessions, runs = load(RESULTS if path is None else path)
         return cls.from_runs(runs, FULL if config is None else config)
 
     def entry(self, workload: str, submission: str) -> Entry:
-        trials = [self.runs[(workload, submission, "trial", i)] for i in range(self.trials)
-                  if (workload, submission, "trial", i) in self.runs]
-        seeds = [self.runs[(workload, submission, "seed", s)] for s in self.seeds
-                 if (workload, submission, "seed", s) in self.runs]
+        trials = [
+            self.runs[(workload, submission, "trial", i)]
+            for i in range(self.trials)
+            if (workload, submission, "trial", i) in self.runs
+        ]
+        seeds = [
+            self.runs[(workload, submission, "seed", s)]
+            for s in self.seeds
+            if (workload, submission, "seed", s) in self.runs
+        ]
         return Entry(workload, submission, trials, seeds, len(self.seeds))
 
     def without_decay(self, workload: str, submission: str = "AdamW") -> list[dict[str, Any]]:
         """The seed runs of the chosen setting with its weight decay set to zero."""
-        return [self.runs[(workload, submission, "no_wd", s)] for s in self.seeds
-                if (workload, submission, "no_wd", s) in self.runs]
+        return [
+            self.runs[(workload, submission, "no_wd", s)]
+            for s in self.seeds
+            if (workload, submission, "no_wd", s) in self.runs
+        ]
 
     def missing(self) -> list[str]:
         """What the plan holds that the file does not, one line per workload."""
         lines = []
         for w in self.workloads:
-            trials = sum((w, s, "trial", i) not in self.runs
-                         for s in self.submissions for i in range(self.trials))
-            seeds = sum((w, s, "seed", x) not in self.runs
-                        for s in self.submissions for x in self.seeds)
+            trials = sum(
+                (w, s, "trial", i) not in self.runs
+                for s in self.submissions
+                for i in range(self.trials)
+            )
+            seeds = sum(
+                (w, s, "seed", x) not in self.runs for s in self.submissions for x in self.seeds
+            )
             if trials or seeds:
-                total_t, total_s = len(self.submissions) * self.trials, len(self.submissions) * len(self.seeds)
-                lines.append(f"{w}: {trials} of {total_t} trials and {seeds} of {total_s} seed runs missing")
+                total_t, total_s = (
+                    len(self.submissions) * self.trials,
+                    len(self.submissions) * len(self.seeds),
+                )
+                lines.append(
+                    f"{w}: {trials} of {total_t} trials and {seeds} of {total_s} seed runs missing"
+                )
         return lines
 
     def complete_workloads(self) -> list[str]:
-        return [w for w in self.workloads
-                if all(self.entry(w, s).complete for s in self.submissions)]
+        return [
+            w for w in self.workloads if all(self.entry(w, s).complete for s in self.submissions)
+        ]
 
     # ------------------------------------------------------------------ tiers
 
     def ranked(self, workload: str, key: str = "test_accuracy") -> list[tuple[str, Interval]]:
         """The submissions with all their seed runs, best mean first."""
-        rows = [(s, self.entry(workload, s).interval(key)) for s in self.submissions
-                if self.entry(workload, s).complete]
+        rows = [
+            (s, self.entry(workload, s).interval(key))
+            for s in self.submissions
+            if self.entry(workload, s).complete
+        ]
         return sorted(rows, key=lambda row: -row[1].mean)
 
     def tiers(self, workload: str, key: str = "test_accuracy") -> list[list[str]]:
@@ -195,9 +224,11 @@ class Results:
     def profiled_workloads(self, key: str = "steps_to_target") -> list[str]:
         """The complete workloads on which at least one submission reached the target (a
         workload nobody solved has no fastest submission to measure the others against)."""
-        return [w for w in self.complete_workloads()
-                if any(math.isfinite(self.entry(w, s).median_to_target(key))
-                       for s in self.submissions)]
+        return [
+            w
+            for w in self.complete_workloads()
+            if any(math.isfinite(self.entry(w, s).median_to_target(key)) for s in self.submissions)
+        ]
 
     def ratios(self, key: str = "steps_to_target") -> dict[str, dict[str, float]]:
         """Each submission's time over the fastest, on each profiled workload."""
@@ -209,7 +240,9 @@ class Results:
                 out[s][w] = t / fastest
         return out
 
-    def profile(self, submission: str, taus: Sequence[float], key: str = "steps_to_target") -> list[float]:
+    def profile(
+        self, submission: str, taus: Sequence[float], key: str = "steps_to_target"
+    ) -> list[float]:
         ratios = list(self.ratios(key)[submission].values())
         if not ratios:
             return [math.nan for _ in taus]
@@ -227,23 +260,53 @@ class Results:
         """One workload: chosen setting's seeds, scores with intervals, time to target, state.
 
         Best mean test accuracy first; a submission without seed runs says how far it got."""
-        columns = ["submission", "seeds", "reached", "val acc (95%)", "test acc (95%)",
-                   "steps", "CPU s", "state B/param"]
+        columns = [
+            "submission",
+            "seeds",
+            "reached",
+            "val acc (95%)",
+            "test acc (95%)",
+            "steps",
+            "CPU s",
+            "state B/param",
+        ]
         rows = []
         ranked = [name for name, _ in self.ranked(workload)]
         for s in ranked + [s for s in self.submissions if s not in ranked]:
             e = self.entry(workload, s)
             if not e.seeds:
-                rows.append([s, "0", "-", f"({len(e.trials)} of {self.trials} trials done)",
-                             "-", "-", "-", "-"])
+                rows.append(
+                    [
+                        s,
+                        "0",
+                        "-",
+                        f"({len(e.trials)} of {self.trials} trials done)",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                    ]
+                )
                 continue
             steps, cpu = e.median_to_target(), e.median_to_target("cpu_to_target")
-            rows.append([s, str(len(e.seeds)), str(e.reached), str(e.interval("val_accuracy")),
-                         str(e.interval("test_accuracy")),
-                         "-" if math.isinf(steps) else f"{steps:.0f}",
-                         "-" if math.isinf(cpu) else f"{cpu:.2f}", f"{e.state_bytes:.2f}"])
-        return TextTable(columns, rows, right={1, 2, 3, 4, 5, 6, 7},
-                         caption=f"{workload}: the chosen setting of each submission over its seeds")
+            rows.append(
+                [
+                    s,
+                    str(len(e.seeds)),
+                    str(e.reached),
+                    str(e.interval("val_accuracy")),
+                    str(e.interval("test_accuracy")),
+                    "-" if math.isinf(steps) else f"{steps:.0f}",
+                    "-" if math.isinf(cpu) else f"{cpu:.2f}",
+                    f"{e.state_bytes:.2f}",
+                ]
+            )
+        return TextTable(
+            columns,
+            rows,
+            right={1, 2, 3, 4, 5, 6, 7},
+            caption=f"{workload}: the chosen setting of each submission over its seeds",
+        )
 
     def summary(self) -> str:
         parts = []
@@ -251,13 +314,16 @@ class Results:
             parts.append(f"== {w} ==\n{self.table(w)}")
             tiers = self.tiers(w)
             if tiers:
-                parts.append("tiers (test accuracy): " + " > ".join(
-                    "{" + ", ".join(t) + "}" for t in tiers))
+                parts.append(
+                    "tiers (test accuracy): " + " > ".join("{" + ", ".join(t) + "}" for t in tiers)
+                )
         done = self.profiled_workloads()
         if done:
             scores = sorted(((self.score(s), s) for s in self.submissions), reverse=True)
-            parts.append(f"profile scores (steps to target, over {', '.join(done)}): "
-                         + ", ".join(f"{s} {v:.2f}" for v, s in scores))
+            parts.append(
+                f"profile scores (steps to target, over {', '.join(done)}): "
+                + ", ".join(f"{s} {v:.2f}" for v, s in scores)
+            )
         missing = self.missing()
         parts.append("missing: " + ("; ".join(missing) if missing else "nothing"))
         return "\n".join(parts)
@@ -282,8 +348,9 @@ def plot_tiers(results: Results, key: str = "test_accuracy", axes: Any = None) -
 
     workloads = [w for w in results.workloads if results.ranked(w, key)]
     if axes is None:
-        figure, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 5.2),
-                                    squeeze=False)
+        figure, axes = plt.subplots(
+            1, len(workloads), figsize=(4.2 * len(workloads), 5.2), squeeze=False
+        )
         axes = axes[0]
     for ax, w in zip(axes, workloads):
         ranked = results.ranked(w, key)
@@ -293,8 +360,14 @@ def plot_tiers(results: Results, key: str = "test_accuracy", axes: Any = None) -
             if tier_of[s] % 2:
                 ax.axhspan(y - 0.5, y + 0.5, color="0.92", zorder=0)
             style = _style(s)
-            ax.errorbar(interval.mean, y, xerr=interval.half_width, fmt=style["marker"],
-                        color=style["color"], capsize=3)
+            ax.errorbar(
+                interval.mean,
+                y,
+                xerr=interval.half_width,
+                fmt=style["marker"],
+                color=style["color"],
+                capsize=3,
+            )
         ax.set_yticks(range(len(ranked)), [s for s, _ in reversed(ranked)])
         low = min(i.low for _, i in ranked)
         high = max(i.high for _, i in ranked)
@@ -305,8 +378,10 @@ def plot_tiers(results: Results, key: str = "test_accuracy", axes: Any = None) -
         ax.set_xlabel("mean over seeds, 95% interval")
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=_style(members[0])["color"], marker="o", linestyle="",
-                      label=family) for family, members in FAMILIES.items()]
+    handles = [
+        Line2D([], [], color=_style(members[0])["color"], marker="o", linestyle="", label=family)
+        for family, members in FAMILIES.items()
+    ]
     axes[0].figure.legend(handles=handles, loc="lower center", ncol=len(handles), frameon=False)
     axes[0].figure.tight_layout(rect=(0, 0.06, 1, 1))
     return axes[0].figure
@@ -326,9 +401,15 @@ def plot_profiles(results: Results, key: str = "steps_to_target") -> Any:
         for s in members:
             if s in results.submissions:
                 style = _style(s)
-                ax.step(taus, results.profile(s, taus, key), where="post", lw=2,
-                        color=style["color"], label=s,
-                        linestyle=("-", "--", ":", "-.", (0, (5, 1)))[members.index(s)])
+                ax.step(
+                    taus,
+                    results.profile(s, taus, key),
+                    where="post",
+                    lw=2,
+                    color=style["color"],
+                    label=s,
+                    linestyle=("-", "--", ":", "-.", (0, (5, 1)))[members.index(s)],
+                )
         ax.set_xscale("log")
         ax.set_xlim(1, TAU_MAX)
         ax.set_ylim(-0.03, 1.03)
@@ -339,7 +420,9 @@ def plot_profiles(results: Results, key: str = "steps_to_target") -> Any:
         ax.legend(loc="lower right", fontsize=8)
     axes[0].set_ylabel("share of workloads within τ")
     what = "steps" if key == "steps_to_target" else "CPU-seconds"
-    figure.suptitle(f"Performance profiles: {what} to the validation target "
-                    f"(over {', '.join(results.profiled_workloads(key))})")
+    figure.suptitle(
+        f"Performance profiles: {what} to the validation target "
+        f"(over {', '.join(results.profiled_workloads(key))})"
+    )
     figure.tight_layout()
     return figure

@@ -2,7 +2,8 @@
 
 ::
 
-    python -m optim_lessons.numerics python -m optim_lessons.benchmarks.run [--quick] [--device cuda]
+    python -m optim_lessons.numerics \
+        python -m optim_lessons.benchmarks.run [--quick] [--device cuda]
 
 For each workload in turn (so complete workloads land first), the command trains
 
@@ -35,18 +36,22 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import nn
 
 from optim_lessons.benchmarks.submissions import (
-    SUBMISSIONS, Submission, build_optimizer, build_schedule, trial_points,
+    SUBMISSIONS,
+    Submission,
+    build_optimizer,
+    build_schedule,
+    trial_points,
 )
 from optim_lessons.benchmarks.workloads import WORKLOADS, Workload, accuracy_and_loss
 from optim_lessons.training import optimizer_state_bytes
@@ -82,8 +87,13 @@ class Config:
 #: trials, not AlgoPerf's 5 to 100 per study, is what fits an hour of one CPU core.
 FULL = Config()
 #: The quick check: two trials and two seeds of three submissions on the seed MLP.
-QUICK = Config(workloads=("mlp",), submissions=("SGD", "AdamW", "Lion"), trials=2, seeds=(1, 2),
-               without_decay=())
+QUICK = Config(
+    workloads=("mlp",),
+    submissions=("SGD", "AdamW", "Lion"),
+    trials=2,
+    seeds=(1, 2),
+    without_decay=(),
+)
 
 
 @dataclass(frozen=True)
@@ -126,13 +136,21 @@ def judged_weights(optimizer: torch.optim.Optimizer) -> Iterator[None]:
 
 
 def train_one(
-    workload: Workload, submission: Submission, settings: dict[str, float], seed: int,
-    data: Any, *, test: bool, device: torch.device, progress: Any = None,
+    workload: Workload,
+    submission: Submission,
+    settings: dict[str, float],
+    seed: int,
+    data: Any,
+    *,
+    test: bool,
+    device: torch.device,
+    progress: Any = None,
 ) -> dict[str, Any]:
     """Train one run; return its record (evaluations, time to target, final scores)."""
     model = workload.model(seed, device)
-    optimizer = build_optimizer(submission, settings, model, workload.steps,
-                                workload.head_parameters(model))
+    optimizer = build_optimizer(
+        submission, settings, model, workload.steps, workload.head_parameters(model)
+    )
     schedule = build_schedule(submission, settings, optimizer, workload.steps)
     if hasattr(optimizer, "train"):
         optimizer.train()
@@ -169,7 +187,10 @@ def train_one(
         progress.update(workload.steps - step)
     reached = next((e for e in evaluations if e[2] >= workload.target), None)
     record: dict[str, Any] = {
-        "settings": settings, "seed": seed, "steps": workload.steps, "diverged": diverged,
+        "settings": settings,
+        "seed": seed,
+        "steps": workload.steps,
+        "diverged": diverged,
         "evaluations": evaluations,
         "steps_to_target": reached[0] if reached else None,
         "cpu_to_target": reached[1] if reached else None,
@@ -183,10 +204,12 @@ def train_one(
             record.update(val_accuracy=0.0, val_loss=math.inf)
         else:
             record["val_accuracy"], record["val_loss"] = accuracy_and_loss(
-                model, data.val_x, data.val_y)
+                model, data.val_x, data.val_y
+            )
         if test:
             record["test_accuracy"], record["test_loss"] = (
-                (0.0, math.inf) if diverged else accuracy_and_loss(model, data.test_x, data.test_y))
+                (0.0, math.inf) if diverged else accuracy_and_loss(model, data.test_x, data.test_y)
+            )
     return record
 
 
@@ -196,6 +219,7 @@ def train_one(
 def choose(trials: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The trial chosen on validation alone: the fewest steps to the target; among trials that
     never reach it (or tie), the higher final validation accuracy, then the lower trial number."""
+
     def order(record: dict[str, Any]) -> tuple[float, float, int]:
         steps = record["steps_to_target"]
         return (math.inf if steps is None else steps, -record["val_accuracy"], record["index"])
@@ -212,11 +236,15 @@ def machine() -> dict[str, Any]:
     from optim_lessons.benchmarks.recipe_search import cpu_model
 
     return {
-        "type": "session", "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(), "torch": torch.__version__,
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+        "type": "session",
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
         "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(), "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
         "policy": {k: os.environ.get(k) for k in numerics.POLICY},
     }
 
@@ -261,24 +289,37 @@ def plan(config: Config, runs: dict[tuple, dict[str, Any]]) -> list[RunKey]:
     todo = []
     for w in config.workloads:
         for s in config.submissions:
-            todo += [RunKey(w, s, "trial", i) for i in range(config.trials)
-                     if (w, s, "trial", i) not in runs]
+            todo += [
+                RunKey(w, s, "trial", i)
+                for i in range(config.trials)
+                if (w, s, "trial", i) not in runs
+            ]
         for s in config.submissions:
             if all((w, s, "trial", i) in runs for i in range(config.trials)):
-                todo += [RunKey(w, s, "seed", seed) for seed in config.seeds
-                         if (w, s, "seed", seed) not in runs]
+                todo += [
+                    RunKey(w, s, "seed", seed)
+                    for seed in config.seeds
+                    if (w, s, "seed", seed) not in runs
+                ]
             else:
                 todo += [RunKey(w, s, "seed", seed) for seed in config.seeds]
         for s in config.without_decay:
             if s in config.submissions:
-                todo += [RunKey(w, s, "no_wd", seed) for seed in config.seeds
-                         if (w, s, "no_wd", seed) not in runs]
+                todo += [
+                    RunKey(w, s, "no_wd", seed)
+                    for seed in config.seeds
+                    if (w, s, "no_wd", seed) not in runs
+                ]
     return todo
 
 
 def run(
-    config: Config = FULL, path: Path | str = RESULTS, *, device: str = "cpu",
-    progress: bool = True, stop_after: int | None = None,
+    config: Config = FULL,
+    path: Path | str = RESULTS,
+    *,
+    device: str = "cpu",
+    progress: bool = True,
+    stop_after: int | None = None,
 ) -> dict[tuple, dict[str, Any]]:
     """Train every run of ``config`` missing from ``path``, appending each as it finishes.
 
@@ -308,17 +349,32 @@ def run(
         if key.kind == "trial":
             settings, seed = submission.hyperparameters(points[key.index]), 0
         else:
-            trials = [runs[(key.workload, key.submission, "trial", i)] for i in range(config.trials)]
+            trials = [
+                runs[(key.workload, key.submission, "trial", i)] for i in range(config.trials)
+            ]
             chosen = choose(trials)
             settings, seed = chosen["settings"], key.index
             if key.kind == "no_wd":
                 settings = settings | {"weight_decay": 0.0}
         bar.set_postfix_str(f"{key.workload} {key.submission} {key.kind} {key.index}")
-        record = train_one(workload, submission, settings, seed, data_cache[key.workload],
-                           test=key.kind != "trial", device=target_device, progress=bar)
-        record = {"type": "run", "workload": key.workload, "submission": key.submission,
-                  "kind": key.kind, "index": key.index,
-                  "target": workload.target} | record
+        record = train_one(
+            workload,
+            submission,
+            settings,
+            seed,
+            data_cache[key.workload],
+            test=key.kind != "trial",
+            device=target_device,
+            progress=bar,
+        )
+        record = {
+            "type": "run",
+            "workload": key.workload,
+            "submission": key.submission,
+            "kind": key.kind,
+            "index": key.index,
+            "target": workload.target,
+        } | record
         if key.kind != "trial":
             record["chosen_trial"] = chosen["index"]
         _append(path, record)
@@ -331,22 +387,41 @@ def run(
 
 
 def _config_dict(config: Config) -> dict[str, Any]:
-    return {"workloads": list(config.workloads), "submissions": list(config.submissions),
-            "trials": config.trials, "seeds": list(config.seeds),
-            "without_decay": list(config.without_decay),
-            "data_scale": config.data_scale, "steps": config.steps}
+    return {
+        "workloads": list(config.workloads),
+        "submissions": list(config.submissions),
+        "trials": config.trials,
+        "seeds": list(config.seeds),
+        "without_decay": list(config.without_decay),
+        "data_scale": config.data_scale,
+        "steps": config.steps,
+    }
 
 
 def main(argv: Iterable[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small part, in under a minute")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
-    parser.add_argument("--results", type=Path, default=None,
-                        help="results file (default: the committed file; --quick: a temporary one)")
-    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=None,
-                        help="only these workloads (several sessions can share one file)")
-    parser.add_argument("--submissions", nargs="+", choices=list(SUBMISSIONS), default=None,
-                        help="only these submissions")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        help="results file (default: the committed file; --quick: a temporary one)",
+    )
+    parser.add_argument(
+        "--workloads",
+        nargs="+",
+        choices=list(WORKLOADS),
+        default=None,
+        help="only these workloads (several sessions can share one file)",
+    )
+    parser.add_argument(
+        "--submissions",
+        nargs="+",
+        choices=list(SUBMISSIONS),
+        default=None,
+        help="only these submissions",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(None if argv is None else list(argv))
     if args.device.startswith("cuda") and not torch.cuda.is_available():

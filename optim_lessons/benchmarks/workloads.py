@@ -21,9 +21,9 @@ of one CPU core.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -46,14 +46,14 @@ class Workload:
     #: The validation score is measured every ``eval_every`` steps (and after the last step).
     eval_every: int
     build_model: Callable[[], nn.Module]
-    build_data: Callable[[torch.device, float], "Data"]
+    build_data: Callable[[torch.device, float], Data]
 
     def model(self, seed: int, device: torch.device | str = "cpu") -> nn.Module:
         """The model, initialized from ``seed``."""
         torch.manual_seed(seed)
         return self.build_model().to(device)
 
-    def data(self, device: torch.device | str = "cpu", scale: float = 1.0) -> "Data":
+    def data(self, device: torch.device | str = "cpu", scale: float = 1.0) -> Data:
         """The splits; ``scale`` < 1 shrinks them (the quick mode)."""
         return self.build_data(torch.device(device), scale)
 
@@ -108,8 +108,9 @@ def fashion_data(device: torch.device, scale: float = 1.0) -> Data:
     train, val = order[:n_train], order[n_train : n_train + n_val]
     test_x, test_y = load_tensors("fashion_mnist", train=False, device=device)
     n_test = int(FASHION_TEST * scale)
-    return Data(images[train], labels[train], images[val], labels[val],
-                test_x[:n_test], test_y[:n_test])
+    return Data(
+        images[train], labels[train], images[val], labels[val], test_x[:n_test], test_y[:n_test]
+    )
 
 
 class SmallCNN(nn.Module):
@@ -181,21 +182,44 @@ class TinyTransformer(nn.Module):
 WORKLOADS: dict[str, Workload] = {
     w.name: w
     for w in (
-        Workload("mlp", "seed MLP 784-64-10, Fashion-MNIST (10,000 training images)",
-                 target=0.84, steps=600, batch_size=128, eval_every=30,
-                 build_model=Net, build_data=fashion_data),
-        Workload("transformer", f"1-block transformer, (a + b) mod {P}, 70% of pairs trained on",
-                 target=0.80, steps=600, batch_size=128, eval_every=30,
-                 build_model=TinyTransformer, build_data=modular_data),
-        Workload("cnn", "2-conv CNN, Fashion-MNIST (10,000 training images)",
-                 target=0.80, steps=400, batch_size=64, eval_every=20,
-                 build_model=SmallCNN, build_data=fashion_data),
+        Workload(
+            "mlp",
+            "seed MLP 784-64-10, Fashion-MNIST (10,000 training images)",
+            target=0.84,
+            steps=600,
+            batch_size=128,
+            eval_every=30,
+            build_model=Net,
+            build_data=fashion_data,
+        ),
+        Workload(
+            "transformer",
+            f"1-block transformer, (a + b) mod {P}, 70% of pairs trained on",
+            target=0.80,
+            steps=600,
+            batch_size=128,
+            eval_every=30,
+            build_model=TinyTransformer,
+            build_data=modular_data,
+        ),
+        Workload(
+            "cnn",
+            "2-conv CNN, Fashion-MNIST (10,000 training images)",
+            target=0.80,
+            steps=400,
+            batch_size=64,
+            eval_every=20,
+            build_model=SmallCNN,
+            build_data=fashion_data,
+        ),
     )
 }
 
 
 @torch.no_grad()
-def accuracy_and_loss(model: nn.Module, x: Tensor, y: Tensor, batch: int = 2000) -> tuple[float, float]:
+def accuracy_and_loss(
+    model: nn.Module, x: Tensor, y: Tensor, batch: int = 2000
+) -> tuple[float, float]:
     """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``."""
     was_training = model.training
     model.eval()
@@ -211,7 +235,12 @@ def accuracy_and_loss(model: nn.Module, x: Tensor, y: Tensor, batch: int = 2000)
 
 def describe(workload: Workload) -> dict[str, Any]:
     """The facts of a workload, for the results file's header and the chapter's table."""
-    return {"name": workload.name, "description": workload.description,
-            "target": workload.target, "steps": workload.steps,
-            "batch_size": workload.batch_size, "eval_every": workload.eval_every,
-            "parameters": sum(p.numel() for p in workload.build_model().parameters())}
+    return {
+        "name": workload.name,
+        "description": workload.description,
+        "target": workload.target,
+        "steps": workload.steps,
+        "batch_size": workload.batch_size,
+        "eval_every": workload.eval_every,
+        "parameters": sum(p.numel() for p in workload.build_model().parameters()),
+    }
