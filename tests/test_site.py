@@ -53,6 +53,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import yaml
+from _chapters import ALGORITHM_CHAPTERS
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
@@ -81,18 +82,7 @@ VIEWPORT_HEIGHT = 800
 # The chapter whose screenshots are saved: maths, figures, widgets and the book's player.
 SCREENSHOT_PAGE = "notebooks/04_momentum"
 # The chapters that teach an algorithm: each has a figure with sliders that moves without a kernel.
-SLIDER_CHAPTERS = [
-    f"notebooks/{name}"
-    for name in (
-        "03_gradient_descent",
-        "04_momentum",
-        "05_adaptive",
-        "06_adam_family",
-        "07_signs_averages_curvature",
-        "08_memory_and_structure",
-        "12_write_your_own",
-    )
-]
+SLIDER_CHAPTERS = [f"notebooks/{name}" for name in ALGORITHM_CHAPTERS]
 # The chapter page a reader searches from (a light one: the search is what is timed).
 SEARCH_FROM = "notebooks/09_the_race"
 # Search: what a reader types, and the chapter it must find.
@@ -606,8 +596,7 @@ def jump_to_a_section(page: object, report: PageReport) -> None:
     links[len(links) // 2].click(timeout=5_000)
     page.wait_for_timeout(150)
     report.covered += [
-        {**item, "after": "a jump to a section"}
-        for item in page.evaluate(FIND_COVERED, COVERABLE)
+        {**item, "after": "a jump to a section"} for item in page.evaluate(FIND_COVERED, COVERABLE)
     ]
 
 
@@ -1040,12 +1029,8 @@ TOO_WIDE_AT_1280: dict[str, str] = {
         "code of cells 13, 19, 20, 34, 44, 50, 55, 58, 68, 87, 89; printed output of cells 11, "
         "13, 30, 32, 48, 50, 55, 85, 96; and the code block pre#codecell62"
     ),
-    "notebooks/09_the_race": (
-        "code of cells 15; printed output of cells 8, 14"
-    ),
-    "notebooks/10_schedules": (
-        "printed output of cells 18, 34, 47, 53"
-    ),
+    "notebooks/09_the_race": ("code of cells 15; printed output of cells 8, 14"),
+    "notebooks/10_schedules": ("printed output of cells 18, 34, 47, 53"),
     "notebooks/11_in_practice": (
         "code of cells 2, 4, 6, 8, 10, 14, 16, 18, 22, 24, 29, 31, 33, 35, 39, 41, 43, 45, 47, "
         "49, 54, 56, 63; printed output of cells 20, 27, 31, 45, 47, 56"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _chapters import ALGORITHM_CHAPTERS
 
 from optim_lessons import optimizers as ours
 from optim_lessons.playground import sliders
@@ -17,16 +18,6 @@ from optim_lessons.playground.sliders import MAX_BYTES, precompute_paths, slider
 from optim_lessons.playground.surfaces import get_surface, run_on_surface
 
 ROOT = Path(__file__).resolve().parent.parent
-# The chapters that teach an algorithm: each has at least one figure with sliders.
-ALGORITHM_CHAPTERS = (
-    "03_gradient_descent",
-    "04_momentum",
-    "05_adaptive",
-    "06_adam_family",
-    "07_signs_averages_curvature",
-    "08_memory_and_structure",
-    "12_write_your_own",
-)
 MARKER = 'class="optim-lessons-sliders"'
 
 

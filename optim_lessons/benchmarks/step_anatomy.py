@@ -37,6 +37,8 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from optim_lessons.benchmarks.bench_models import clone_params
+
 __all__ = [
     "StepAnatomy",
     "median_ms",
@@ -171,15 +173,6 @@ def split_params(
     return params
 
 
-def _clone(params: Sequence[Tensor]) -> list[Tensor]:
-    copies = []
-    for p in params:
-        copy = p.detach().clone().requires_grad_(True)
-        copy.grad = p.grad.clone()
-        copies.append(copy)
-    return copies
-
-
 def time_steps(
     builders: Mapping[str, Callable[[list[Tensor]], torch.optim.Optimizer]],
     params: Sequence[Tensor],
@@ -195,7 +188,7 @@ def time_steps(
     from optim_lessons.benchmarks.bench import _take_turns
 
     device = params[0].device
-    optimizers = {label: build(_clone(params)) for label, build in builders.items()}
+    optimizers = {label: build(clone_params(params)) for label, build in builders.items()}
     for optimizer in optimizers.values():
         for _ in range(warmup):
             optimizer.step()
