@@ -38,6 +38,50 @@ def _pixel_path(points: np.ndarray, ax: Axes, height: float) -> list[list[float]
     return np.clip(pixels, -1e5, 1e5).round(1).tolist()
 
 
+def draw_backdrop(
+    surface: Surface,
+    labels: Sequence[str],
+    colors: Sequence[str],
+    starts: Sequence[np.ndarray],
+    *,
+    title: str | None,
+    figsize: tuple[float, float],
+    dpi: int,
+    start_label: str | None = None,
+    facecolor: str | None = None,
+) -> tuple[Figure, Axes, str]:
+    """The still part of a kernel-free figure: contours, minima, a white marker at each start
+    point and a legend with one line per run, drawn once and returned as a base64 PNG with its
+    figure and axes (for placing paths over it in pixels).
+
+    ``start_label`` puts the start marker in the legend; ``facecolor`` fills the figure's
+    background instead of leaving matplotlib's default.
+    """
+    background = {} if facecolor is None else {"facecolor": facecolor}
+    figure = Figure(figsize=figsize, dpi=dpi, **background)
+    FigureCanvasAgg(figure)
+    ax = figure.subplots()
+    plot_surface(surface, ax, title=title)
+    for color, label in zip(colors, labels, strict=True):
+        ax.plot([], [], color=color, linewidth=1.8, label=label)
+    for point in starts:
+        ax.plot(
+            *point,
+            linestyle="none",
+            marker="o",
+            markersize=7,
+            color="white",
+            markeredgecolor="black",
+            **({} if start_label is None else {"label": start_label}),
+        )
+    ax.legend(loc="best", fontsize="x-small", framealpha=0.85)
+    figure.tight_layout()
+    figure.canvas.draw()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None}, **background)
+    return figure, ax, base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 _PLAYER_TEMPLATE = """\
 <div id="{id}" class="optim-lessons-animation" data-frames="{frame_count}"
      style="max-width:{width}px;font-family:sans-serif;font-size:13px">
@@ -142,28 +186,17 @@ def animate_trajectories(
         raise ValueError(f"method must be 'svg' or 'jshtml', got {method!r}")
 
     # The background: contours, minima, start points and a legend, drawn once.
-    figure = Figure(figsize=figsize, dpi=dpi)
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    plot_surface(surface, ax, title=title)
     run_colors = [_color(index, colors) for index in range(len(runs))]
-    for color, (label, points) in zip(run_colors, runs.items(), strict=True):
-        ax.plot([], [], color=color, linewidth=1.8, label=label)
-        ax.plot(
-            *points[0],
-            linestyle="none",
-            marker="o",
-            markersize=7,
-            color="white",
-            markeredgecolor="black",
-        )
-    ax.legend(loc="best", fontsize="x-small", framealpha=0.85)
-    figure.tight_layout()
-    figure.canvas.draw()
+    figure, ax, png = draw_backdrop(
+        surface,
+        list(runs),
+        run_colors,
+        [points[0] for points in runs.values()],
+        title=title,
+        figsize=figsize,
+        dpi=dpi,
+    )
     width, height = (int(round(v)) for v in figure.bbox.size)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    png = base64.b64encode(buffer.getvalue()).decode("ascii")
 
     paths = [_pixel_path(points, ax, figure.bbox.height) for points in runs.values()]
     clip_x, clip_y0, clip_w, clip_h = ax.bbox.bounds

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import itertools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -44,10 +43,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-from optim_lessons.playground.plots import _color, plot_surface
+from optim_lessons.playground.animations import draw_backdrop
+from optim_lessons.playground.plots import _color
 from optim_lessons.playground.surfaces import (
     Surface,
     accepted_hyperparameters,
@@ -336,30 +334,19 @@ def slider_figure(
             raise ValueError(f"initial {name}={wanted} is not one of the grid's values {axis}")
         start_index.append(int(np.argmin([abs(v - wanted) for v in axis])))
 
-    figure = Figure(figsize=figsize, dpi=dpi, facecolor="white")
-    FigureCanvasAgg(figure)
-    ax = figure.subplots()
-    plot_surface(surface, ax, title=title)
     run_colors = [_color(r, colors) for r in range(len(table.runs))]
-    for color, label in zip(run_colors, table.runs):
-        ax.plot([], [], color=color, linewidth=1.8, label=label)
-    first = table.points.reshape(-1, 2)[0]
-    ax.plot(
-        *first,
-        linestyle="none",
-        marker="o",
-        markersize=7,
-        color="white",
-        markeredgecolor="black",
-        label="start",
+    figure, ax, png = draw_backdrop(
+        surface,
+        list(table.runs),
+        run_colors,
+        [table.points.reshape(-1, 2)[0]],
+        title=title,
+        figsize=figsize,
+        dpi=dpi,
+        start_label="start",
+        facecolor="white",
     )
-    ax.legend(loc="best", fontsize="x-small", framealpha=0.85)
-    figure.tight_layout()
-    figure.canvas.draw()
     width, height = (int(round(v)) for v in figure.bbox.size)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None}, facecolor="white")
-    png = base64.b64encode(buffer.getvalue()).decode("ascii")
 
     flat = table.points.reshape(-1, 2)
     pixels = ax.transData.transform(np.nan_to_num(flat, nan=0.0))
