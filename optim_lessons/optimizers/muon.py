@@ -70,14 +70,19 @@ ADJUST_LR_FNS = ("original", "match_rms_adamw", "spectral_unclamped")
 
 
 def zeropower_via_newton_schulz(
-    grad: Tensor, ns_coefficients: tuple[float, float, float], ns_steps: int, eps: float
+    grad: Tensor,
+    ns_coefficients: tuple[float, float, float],
+    ns_steps: int,
+    eps: float,
+    dtype: torch.dtype = torch.bfloat16,
 ) -> Tensor:
     """An approximately orthogonal matrix with the singular vectors of ``grad``.
 
     The singular values come out near one, not exactly one: with the default coefficients
     and five steps, those above a twentieth of the largest land roughly between 0.7 and 1.2,
     while much smaller ones stay small. That is cheaper than an SVD and trains as well.
-    Returns a new bfloat16 matrix and leaves ``grad`` untouched.
+    Returns a new matrix in ``dtype`` (bfloat16, as torch's Muon computes it; float32 shows
+    what the low precision costs) and leaves ``grad`` untouched.
     """
     if ns_steps >= 100:
         raise ValueError("Number of steps must be less than 100 for computational efficiency")
@@ -87,7 +92,7 @@ def zeropower_via_newton_schulz(
         raise ValueError("Coefficients must be a tuple of exactly 3 values")
     a, b, c = ns_coefficients
     tall = grad.size(0) > grad.size(1)
-    x = grad.bfloat16()
+    x = grad.to(dtype)
     if tall:
         x = x.T  # work with the smaller Gram matrix X X^T
     x = x / x.norm().clamp(min=eps)  # X_0: Frobenius norm 1, so every singular value <= 1
